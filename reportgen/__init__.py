@@ -1,0 +1,3 @@
+"""reportgen: CNN visualization reports comparing VGG and ResNet (MXNet/Gluon)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,27 @@
+"""One frozen RunConfig holds every setting of a run; the CLI only builds it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FORMATS = ("html", "pdf")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    inputs: tuple[Path, ...]
+    output_dir: Path
+    models: tuple[str, ...]
+    weights: str = "pretrained"                 # "pretrained" | "untrained"
+    params: dict[str, Path] = field(default_factory=dict)  # model name -> .params file
+    model_root: Path | None = None
+    target: str = "top1"                        # "top1", a class id, or a class name
+    batch_size: int = 4
+    seed: int = 0
+    title: str = "CNN visualization: VGG vs ResNet"
+    author: str = ""
+    formats: tuple[str, ...] = FORMATS
+    save_arrays: bool = False
+    quiet: bool = False
+    command_line: tuple[str, ...] = ()

@@ -1,0 +1,17 @@
+"""The one place mxnet is imported, so the environment it reads at import is set first.
+
+MXNet reads OMP_NUM_THREADS once, at import. Its default on a 2-vCPU machine was 1 thread,
+which made the network ~1.8x slower (../shared/mxnet-notes.md). We use every core unless
+the user chose a number.
+"""
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0)) or 1))
+os.environ.setdefault("MXNET_STORAGE_FALLBACK_LOG_VERBOSE", "0")
+
+import mxnet as mx  # noqa: E402
+from mxnet import autograd, gluon  # noqa: E402
+from mxnet.gluon import nn  # noqa: E402
+
+__all__ = ["mx", "autograd", "gluon", "nn"]

@@ -1,0 +1,146 @@
+"""The output folder: checked before work starts, assembled in a staging folder beside it,
+and moved into place only when complete, so the last good report is never lost."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from .errors import UsageError
+from .records import RunResult
+
+SCHEMA = "reportgen.results/1"
+MARKER = "results.json"
+
+
+def check_writable(target: Path) -> None:
+    """Fail early (exit 2) if the report cannot be written to `target`."""
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"output {target} exists and is not a folder", hint="choose another -o")
+    if target.is_dir() and any(target.iterdir()) and not _is_report(target):
+        raise UsageError(
+            f"output folder {target} is not empty and holds no reportgen report; "
+            f"reportgen replaces the whole folder",
+            hint="choose a new or empty folder with -o")
+    parent = target.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write in {parent} ({exc.strerror})",
+                         hint="choose a writable folder with -o") from None
+
+
+def _is_report(folder: Path) -> bool:
+    try:
+        return json.loads((folder / MARKER).read_text("utf-8")).get("schema", "").startswith("reportgen.")
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+class Staging:
+    """A folder beside the target; `publish` swaps it in, leaving the target complete."""
+
+    def __init__(self, target: Path):
+        self.target = Path(target).absolute()
+        self.path = self.target.parent / f".{self.target.name}.partial-{os.getpid()}"
+        self.published = False
+
+    def __enter__(self) -> "Staging":
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path.mkdir(parents=True)
+        return self
+
+    def publish(self) -> None:
+        shutil.rmtree(self.path / ".scratch", ignore_errors=True)
+        old = self.target.parent / f".{self.target.name}.old-{os.getpid()}"
+        if self.target.exists():
+            os.rename(self.target, old)
+        os.rename(self.path, self.target)
+        shutil.rmtree(old, ignore_errors=True)
+        self.published = True
+
+    def __exit__(self, *exc_info) -> None:
+        if not self.published:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def write_outputs(result: RunResult, ws, formats: tuple[str, ...], started: float,
+                  progress) -> list[Path]:
+    """Charts, report.html, report.pdf and results.json into the workspace."""
+    from .render import charts, html, pdf  # rendering only: never imports mxnet
+
+    timings = result.run["seconds"]
+    t0 = time.perf_counter()
+    result = replace(result, charts=charts.draw_all(result, ws.root))
+    timings["charts"] = time.perf_counter() - t0
+    files = []
+    t0 = time.perf_counter()
+    html_path = html.write_report(result, ws.root)
+    timings["html"] = time.perf_counter() - t0
+    if "pdf" in formats:
+        progress.message("rendering PDF")
+        t0 = time.perf_counter()
+        files.append(pdf.write_pdf(html_path, ws.root))
+        timings["pdf"] = time.perf_counter() - t0
+    if "html" in formats:
+        files.insert(0, html_path)
+    else:
+        html_path.unlink()
+    timings["total"] = time.perf_counter() - started
+    files.append(write_results_json(result, ws.root / "results.json"))
+    return files
+
+
+def write_results_json(result: RunResult, path: Path) -> Path:
+    data = {
+        "schema": SCHEMA,
+        "title": result.title,
+        "author": result.author,
+        "created": result.created,
+        "run": result.run,
+        "target": result.target_mode,
+        "weights_meaningful": result.weights_meaningful,
+        "warnings": list(result.warnings),
+        "models": [
+            {"name": m.name, "zoo_name": m.zoo_name, "family": m.family,
+             "weights": {"source": m.weights["kind"], "file": m.weights["path"],
+                         "sha1": m.weights["sha1"], "seed": m.weights["seed"]},
+             "first_conv_output_shape": list(m.conv1_shape),
+             "conv_layers": list(m.conv_layers), "seconds": m.seconds}
+            for m in result.models
+        ],
+        "images": [
+            {"id": i.id, "path": i.path, "sha256": i.sha256, "status": i.status,
+             "reason": i.reason or None, "notes": list(i.notes),
+             "original_size": list(i.original_size) if i.original_size else None,
+             "models": {name: {"top5": [asdict(p) for p in r.top5], "target": asdict(r.target),
+                               "target_logit": r.target_logit, "saliency": r.saliency}
+                        for name, r in i.models.items()},
+             "agreement": i.agreement}
+            for i in result.images
+        ],
+        "summary": asdict(result.summary),
+    }
+    text = json.dumps(_finite(data), indent=2, ensure_ascii=False, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def _finite(value):
+    """NaN and infinities become null: results.json stays valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

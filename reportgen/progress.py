@@ -1,0 +1,41 @@
+"""Progress lines on stderr with an estimate of the time left; silent when quiet."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+class Progress:
+    """Counts units of network work (one image through one model) and prints a line per
+    step: on a terminal the line is rewritten in place, in a log a new line is written."""
+
+    def __init__(self, total_units: int, quiet: bool = False, stream=None):
+        self.total = max(1, total_units)
+        self.done = 0
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self.started = time.monotonic()
+        self._inline = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def message(self, text: str) -> None:
+        if not self.quiet:
+            self._end_inline()
+            print(text, file=self.stream, flush=True)
+
+    def advance(self, units: int, label: str) -> None:
+        self.done = min(self.total, self.done + units)
+        if self.quiet:
+            return
+        elapsed = time.monotonic() - self.started
+        left = elapsed / self.done * (self.total - self.done) if self.done else 0.0
+        line = (f"[{self.done}/{self.total}] {label} "
+                f"({elapsed:.0f} s elapsed, ~{left:.0f} s left)")
+        if self._inline:
+            print("\r\033[K" + line, end="", file=self.stream, flush=True)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def _end_inline(self) -> None:
+        if self._inline and self.done:
+            print(file=self.stream, flush=True)

@@ -1,0 +1,1 @@
+"""From plain records to files: pictures, charts, HTML, PDF. Never imports mxnet."""

@@ -1,0 +1,73 @@
+"""report.html from a RunResult through the Jinja2 templates."""
+
+from __future__ import annotations
+
+import math
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+from ..records import RunResult
+
+TEMPLATE = "report.html.j2"
+
+
+def template_folder() -> Path:
+    """The installed templates (package data ``reportgen.templates``), else the source
+    tree's ``templates/``. Fails naming every folder it looked in."""
+    searched = []
+    try:
+        folder = Path(str(resources.files("reportgen.templates")))
+        searched.append(folder)
+        if (folder / TEMPLATE).is_file():
+            return folder
+    except ModuleNotFoundError:
+        pass
+    folder = Path(__file__).resolve().parents[2] / "templates"
+    searched.append(folder)
+    if (folder / TEMPLATE).is_file():
+        return folder
+    raise FileNotFoundError(f"{TEMPLATE} not found; searched {', '.join(map(str, searched))}")
+
+
+def fmt_number(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def fmt_sci(value) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.2e}"
+
+
+def fmt_percent(value, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{100 * value:.{digits}f} %"
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_folder())),
+        autoescape=True,                 # select_autoescape() would miss *.html.j2
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(num=fmt_number, sci=fmt_sci, pct=fmt_percent,
+                       pair=lambda p: p.replace("|", " vs "))
+    return env
+
+
+def render_report(result: RunResult) -> str:
+    css = (template_folder() / "report.css").read_text("utf-8")
+    return environment().get_template(TEMPLATE).render(r=result, css=css)
+
+
+def write_report(result: RunResult, root: Path) -> Path:
+    path = Path(root) / "report.html"
+    path.write_text(render_report(result), encoding="utf-8")
+    return path

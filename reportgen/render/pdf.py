@@ -1,0 +1,47 @@
+"""report.pdf from report.html through WeasyPrint, reading only files of the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import weasyprint
+from weasyprint.urls import FatalURLFetchingError, URLFetcher
+
+
+class ReportRenderError(RuntimeError):
+    """The PDF could not be rendered: a resource was forbidden or missing."""
+
+
+class LocalOnlyFetcher(URLFetcher):
+    """Serves data: URIs and files under `root`; anything else (network, files elsewhere)
+    or a missing file stops the rendering instead of silently dropping a figure."""
+
+    def __init__(self, root: Path):
+        super().__init__(allowed_protocols={"file", "data"}, fail_on_errors=True)
+        self.root = Path(root).resolve()
+
+    def fetch(self, url, headers=None):
+        if url.startswith("data:"):
+            return super().fetch(url, headers)
+        parsed = urlparse(url)
+        if parsed.scheme != "file":
+            raise ValueError(f"the report may not load {url}")
+        path = Path(unquote(parsed.path)).resolve()
+        if not path.is_relative_to(self.root):
+            raise ValueError(f"the report may not load {path}: outside {self.root}")
+        if not path.is_file():
+            raise FileNotFoundError(f"figure missing: {path}")
+        return super().fetch(url, headers)
+
+
+def write_pdf(html_path: Path, root: Path) -> Path:
+    root = Path(root).resolve()
+    pdf_path = root / "report.pdf"
+    try:
+        weasyprint.HTML(filename=str(html_path), base_url=root.as_uri() + "/",
+                        url_fetcher=LocalOnlyFetcher(root)).write_pdf(pdf_path)
+    except FatalURLFetchingError as exc:
+        pdf_path.unlink(missing_ok=True)
+        raise ReportRenderError(f"PDF not written: {exc} ({exc.__cause__})") from None
+    return pdf_path

@@ -1,0 +1,139 @@
+"""A whole `reportgen run`: check everything that can fail early, compute, render, publish."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, images, imagenet, models, output, pipeline, weights
+from .config import RunConfig
+from .errors import UsageError
+from .progress import Progress
+from .records import RunResult
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOutcome:
+    output_dir: Path
+    files: tuple[Path, ...]
+    processed: int
+    skipped: int
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.skipped else 0
+
+
+def resolve_weights(config: RunConfig) -> dict[str, weights.WeightSource]:
+    """Every model's weights, found (and downloaded) before any other work."""
+    model_root = Path(config.model_root) if config.model_root else weights.default_model_root()
+    unknown = set(config.params) - set(config.models)
+    if unknown:
+        raise UsageError(f"--params names {', '.join(sorted(unknown))}, which is not among "
+                         f"the models of this run ({', '.join(config.models)})")
+    sources = {}
+    for name in config.models:
+        spec = models.model_spec(name)
+        if name in config.params:
+            sources[name] = weights.resolve_params_file(spec, config.params[name])
+        elif config.weights == "untrained":
+            sources[name] = weights.WeightSource("untrained", seed=config.seed)
+        else:
+            sources[name] = weights.resolve_pretrained(spec, model_root)
+    return sources
+
+
+def execute(config: RunConfig, stderr=None) -> RunOutcome:
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    for name in config.models:
+        models.model_spec(name)
+    target = imagenet.resolve_target(config.target)
+    output.check_writable(config.output_dir)
+    paths, problems = images.find_images(list(config.inputs))
+    if not paths and not problems:
+        raise UsageError(f"no image files found in {', '.join(map(str, config.inputs))}",
+                         hint=f"image files end in {', '.join(images.IMAGE_EXTENSIONS)}")
+
+    t0 = time.perf_counter()
+    sources = resolve_weights(config)
+    timings["weights_resolve"] = time.perf_counter() - t0
+
+    progress = Progress(len(paths) * len(config.models), quiet=config.quiet, stream=stderr)
+    with output.Staging(config.output_dir) as staging:
+        ws = pipeline.Workspace(staging.path)
+        ws.create(config.save_arrays)
+        t0 = time.perf_counter()
+        prepared = pipeline.prepare_images(paths, problems, ws, progress)
+        noise_crop = images.noise_image(config.seed)
+        noise_asset = "assets/noise__crop.png"
+        pipeline.pictures.save_png(pipeline.pictures.Image.fromarray(noise_crop), ws.root / noise_asset)
+        timings["decode"] = time.perf_counter() - t0
+
+        model_results, per_model = [], {}
+        for name in config.models:
+            result, per_image = pipeline.run_model(
+                models.model_spec(name), sources[name], prepared, noise_crop, target,
+                config.batch_size, ws, config.save_arrays, progress)
+            model_results.append(result)
+            per_model[name] = per_image
+            for key, value in result.seconds.items():
+                timings[key] = timings.get(key, 0.0) + value
+        image_results = [
+            dataclasses.replace(image, models={m: per_model[m][image.id] for m in config.models})
+            if image.status == "ok" else image
+            for image in prepared.results
+        ]
+        del prepared, per_model
+
+        t0 = time.perf_counter()
+        image_results, summary = pipeline.compare_models(image_results, list(config.models), ws)
+        timings["compare"] = time.perf_counter() - t0
+
+        untrained = [m.name for m in model_results if not weights.WeightSource(**m.weights).meaningful]
+        run_result = RunResult(
+            title=config.title,
+            author=config.author,
+            created=datetime.now().astimezone().isoformat(timespec="seconds"),
+            run=_run_info(config, timings),
+            target_mode="top1" if target is None else f"class {target} ({imagenet.label(target)})",
+            weights_meaningful=not untrained,
+            models=tuple(model_results),
+            images=tuple(image_results),
+            noise_crop_asset=noise_asset,
+            summary=summary,
+            charts={},
+            warnings=tuple(
+                [f"untrained weights ({', '.join(untrained)}): random initialization, seed "
+                 f"{config.seed}; the maps and predictions carry no meaning"] if untrained else []),
+        )
+        files = output.write_outputs(run_result, ws, config.formats, started, progress)
+        staging.publish()
+    progress.message(f"report written to {config.output_dir}")
+    return RunOutcome(config.output_dir, tuple(config.output_dir / f.name for f in files),
+                      len(run_result.processed), len(run_result.skipped))
+
+
+def _run_info(config: RunConfig, timings: dict[str, float]) -> dict:
+    import mxnet
+
+    return {
+        "reportgen": __version__,
+        "mxnet": mxnet.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": "cpu",
+        "omp_num_threads": models.mx_threads(),
+        "command_line": list(config.command_line) or sys.argv,
+        "seed": config.seed,
+        "batch_size": config.batch_size,
+        "models": list(config.models),
+        "seconds": timings,
+    }

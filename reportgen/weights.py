@@ -1,0 +1,176 @@
+"""Where a model's weights come from: the Gluon model store, a local .params file, or a
+seeded random initialization.
+
+The pretrained path follows the Gluon model store's own conventions (file name
+``{zoo_name}-{sha1[:8]}.params``, the SHA-1 table in ``mxnet.gluon.model_zoo.model_store``,
+archives at ``{MXNET_GLUON_REPO}gluon/models/{file}.zip``) so that a cache filled by MXNet
+itself, or by the original notebook, is reused as is. The download is ours rather than
+``model_store.get_model_file`` because MXNet's has no timeout and can leave partial files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import WeightsError
+from .models import ModelSpec
+
+DEFAULT_REPO_URL = "https://apache-mxnet.s3-accelerate.dualstack.amazonaws.com/"
+DOWNLOAD_TIMEOUT_S = 30.0   # per network operation (connect, each read), not the whole file
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """What the report and results.json say about a model's weights."""
+
+    kind: str                  # "pretrained" | "params" | "untrained"
+    path: str | None = None    # the .params file used, if any
+    sha1: str | None = None    # its SHA-1, if any
+    seed: int | None = None    # the initialization seed, for "untrained"
+
+    @property
+    def meaningful(self) -> bool:
+        return self.kind != "untrained"
+
+
+def default_model_root() -> Path:
+    mxnet_home = os.environ.get("MXNET_HOME")
+    base = Path(mxnet_home) if mxnet_home else Path("~/.mxnet").expanduser()
+    return base / "models"
+
+
+def repo_url() -> str:
+    url = os.environ.get("MXNET_GLUON_REPO", DEFAULT_REPO_URL)
+    return url if url.endswith("/") else url + "/"
+
+
+def expected_sha1(spec: ModelSpec) -> str:
+    from mxnet.gluon.model_zoo import model_store  # the zoo's table of published weights
+
+    return model_store._model_sha1[spec.zoo_name]
+
+
+def expected_file_name(spec: ModelSpec) -> str:
+    return f"{spec.zoo_name}-{expected_sha1(spec)[:8]}.params"
+
+
+def sha1_of(path: Path) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _ways_out(spec: ModelSpec) -> str:
+    return (
+        f"download it where this machine can reach the model store, or use "
+        f"--params {spec.name}=FILE, --model-root DIR, MXNET_GLUON_REPO=MIRROR, "
+        f"or --weights untrained for a smoke run"
+    )
+
+
+def cached_pretrained(spec: ModelSpec, model_root: Path) -> tuple[Path, str]:
+    """(path, status) of the cached zoo file: status is verified, missing or corrupt."""
+    path = Path(model_root) / expected_file_name(spec)
+    if not path.is_file():
+        return path, "missing"
+    return path, "verified" if sha1_of(path) == expected_sha1(spec) else "corrupt"
+
+
+def resolve_pretrained(spec: ModelSpec, model_root: Path, *, download: bool = True) -> WeightSource:
+    """The verified zoo file for `spec`, downloading it into `model_root` if needed."""
+    path, status = cached_pretrained(spec, model_root)
+    if status != "verified":
+        if not download:
+            raise WeightsError(
+                f"{spec.name}: pretrained weights {path.name} are {status} in {model_root}",
+                hint=_ways_out(spec),
+            )
+        fetch_pretrained(spec, model_root)
+    return WeightSource("pretrained", str(path), expected_sha1(spec))
+
+
+def fetch_pretrained(spec: ModelSpec, model_root: Path) -> Path:
+    """Download, unpack and verify the zoo file; only a verified file is ever put in place."""
+    file_name = expected_file_name(spec)
+    target = Path(model_root) / file_name
+    url = f"{repo_url()}gluon/models/{file_name[: -len('.params')]}.zip"
+    try:
+        Path(model_root).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WeightsError(f"{spec.name}: cannot create model folder {model_root}: {exc.strerror}",
+                           hint=_ways_out(spec)) from None
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{file_name}.", dir=model_root))
+    try:
+        archive = tmp_dir / "download.zip"
+        try:
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, \
+                    open(archive, "wb") as out:
+                shutil.copyfileobj(response, out, _CHUNK)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise WeightsError(
+                f"{spec.name}: cannot download {file_name} from {url} ({reason}) "
+                f"and it is not in {model_root}",
+                hint=_ways_out(spec),
+            ) from None
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                zf.extract(file_name, tmp_dir)
+        except (zipfile.BadZipFile, KeyError):
+            raise WeightsError(
+                f"{spec.name}: {url} did not serve a zip archive holding {file_name}",
+                hint="check MXNET_GLUON_REPO points at a Gluon model-store mirror",
+            ) from None
+        unpacked = tmp_dir / file_name
+        got = sha1_of(unpacked)
+        if got != expected_sha1(spec):
+            raise WeightsError(
+                f"{spec.name}: downloaded {file_name} has SHA-1 {got}, expected "
+                f"{expected_sha1(spec)}",
+                hint="the mirror serves a different file; try another MXNET_GLUON_REPO",
+            )
+        os.replace(unpacked, target)
+        return target
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def resolve_params_file(spec: ModelSpec, path: Path) -> WeightSource:
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{spec.name}: params file {path} does not exist",
+                           hint=f"pass an existing Gluon .params file as --params {spec.name}=FILE")
+    return WeightSource("params", str(path.resolve()), sha1_of(path))
+
+
+def load_network(spec: ModelSpec, source: WeightSource, build):
+    """A network of `spec` with the weights of `source` (build: ModelSpec -> Block)."""
+    from .mx import mx
+
+    net = build(spec)
+    if source.kind == "untrained":
+        # A fixed seed gives the same weights on every run, so untrained reports diff cleanly.
+        mx.random.seed(source.seed)
+        net.initialize(mx.init.Xavier(), ctx=mx.cpu())
+        net(mx.nd.zeros((1, 3, 224, 224)))  # materialize deferred shapes
+        return net
+    try:
+        net.load_parameters(source.path, ctx=mx.cpu())
+    except (mx.base.MXNetError, AssertionError, ValueError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(
+            f"{spec.name}: cannot load {source.path}: {first_line[:300]}",
+            hint=f"the file must be Gluon {spec.zoo_name} parameters saved with save_parameters",
+        ) from None
+    return net
