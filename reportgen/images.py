@@ -106,6 +106,9 @@ def decode(path: Path) -> DecodedImage:
 
 def _decode_opened(path: Path, img: Image.Image) -> DecodedImage:
     width, height = img.size
+    # EXIF orientations 5-8 swap width and height; report the size as the photo is seen.
+    orientation = img.getexif().get(0x0112, 1)
+    original_size = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
     if width * height > MAX_PIXELS:
         raise InputError(f"{path}: {width}x{height} pixels is more than the "
                          f"{MAX_PIXELS:,} reportgen decodes")
@@ -120,7 +123,7 @@ def _decode_opened(path: Path, img: Image.Image) -> DecodedImage:
     img.load()
     img = ImageOps.exif_transpose(img)
     rgb = to_rgb(img)
-    return DecodedImage(crop=resize_and_crop(rgb), original_size=img.size, notes=tuple(notes))
+    return DecodedImage(crop=resize_and_crop(rgb), original_size=original_size, notes=tuple(notes))
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

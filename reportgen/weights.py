@@ -11,6 +11,7 @@ itself, or by the original notebook, is reused as is. The download is ours rathe
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import tempfile
@@ -107,17 +108,17 @@ def fetch_pretrained(spec: ModelSpec, model_root: Path) -> Path:
     url = f"{repo_url()}gluon/models/{file_name[: -len('.params')]}.zip"
     try:
         Path(model_root).mkdir(parents=True, exist_ok=True)
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{file_name}.", dir=model_root))
     except OSError as exc:
-        raise WeightsError(f"{spec.name}: cannot create model folder {model_root}: {exc.strerror}",
+        raise WeightsError(f"{spec.name}: cannot write in model folder {model_root}: {exc.strerror}",
                            hint=_ways_out(spec)) from None
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{file_name}.", dir=model_root))
     try:
         archive = tmp_dir / "download.zip"
         try:
             with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, \
                     open(archive, "wb") as out:
                 shutil.copyfileobj(response, out, _CHUNK)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or exc
             raise WeightsError(
                 f"{spec.name}: cannot download {file_name} from {url} ({reason}) "

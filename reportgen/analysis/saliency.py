@@ -19,7 +19,8 @@ def top_mask(values: np.ndarray, fraction: float = TOP_FRACTION) -> np.ndarray:
     """Boolean mask of the ceil(fraction * N) largest entries; ties go to the earlier pixel
     in row-major order, so the mask always has exactly that many entries."""
     flat = values.ravel()
-    k = max(1, math.ceil(fraction * flat.size))
+    # Rounded first: 0.07 * 100 is 7.000000000000001 in floating point, and means 7.
+    k = max(1, math.ceil(round(fraction * flat.size, 6)))
     order = np.argsort(-flat, kind="stable")[:k]
     mask = np.zeros(flat.size, dtype=bool)
     mask[order] = True

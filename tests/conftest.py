@@ -1,0 +1,44 @@
+"""Shared fixtures: seeded real architectures (no pretrained weights exist on this machine)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MXNET_STORAGE_FALLBACK_LOG_VERBOSE", "0")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def seeded_params(name: str, size: int, folder: Path, seed: int = 7) -> Path:
+    """A .params file of the real zoo architecture `name`, Xavier-initialized with `seed`,
+    its shapes materialized for `size` x `size` inputs."""
+    from reportgen import models
+    from reportgen.mx import mx
+
+    path = folder / f"{name}-{size}-{seed}.params"
+    if not path.exists():
+        net = models.build_network(models.model_spec(name))
+        mx.random.seed(seed)
+        net.initialize(mx.init.Xavier())
+        net(mx.nd.zeros((1, 3, size, size)))
+        net.save_parameters(str(path))
+    return path
+
+
+def load_net(name: str, params: Path, dtype: str = "float32"):
+    """The zoo network of `name` with the weights in `params`, cast to `dtype`."""
+    from reportgen import models
+
+    net = models.build_network(models.model_spec(name))
+    net.load_parameters(str(params))
+    if dtype != "float32":
+        net.cast(dtype)
+    return net
+
+
+@pytest.fixture(scope="session")
+def params_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("params")
