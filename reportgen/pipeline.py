@@ -142,7 +142,7 @@ def run_model(spec: models.ModelSpec, source: weights.WeightSource, prepared: Pr
     filters_asset = f"assets/model__{spec.name}__filters.png"
     pictures.save_png(pictures.filter_grid(first_weights), ws.root / filters_asset)
     noise_asset = f"assets/noise__{spec.name}__conv1.png"
-    pictures.save_png(pictures.activation_grid(noise_conv1), ws.root / noise_asset)
+    pictures.save_png(pictures.activation_grid(noise_conv1, centre_only=True), ws.root / noise_asset)
     seconds["figures"] += time.perf_counter() - t0
 
     result = ModelResult(

@@ -19,7 +19,13 @@ def color(model: str) -> str:
     return MODEL_COLORS.get(model, "#555555")
 
 
+def _small_text(fig: Figure) -> None:
+    for text in fig.findobj(match=lambda artist: hasattr(artist, "set_fontsize")):
+        text.set_fontsize(7.5)
+
+
 def _save(fig: Figure, path: Path) -> None:
+    _small_text(fig)
     FigureCanvasAgg(fig)
     # No Software/date metadata: the same numbers give byte-identical PNGs.
     fig.savefig(path, dpi=DPI, metadata={"Software": None}, bbox_inches="tight")
@@ -47,7 +53,7 @@ def agreement_chart(result: RunResult, path: Path) -> None:
     ax.set_xticks(x, [p.replace("|", " vs ") for p in pairs])
     ax.set_ylabel("agreement (mean ± std)")
     ax.axhline(0, color="black", linewidth=0.6)
-    ax.legend(frameon=False, fontsize=8, loc="upper right")
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     _style(ax)
     _save(fig, path)
 
@@ -79,18 +85,24 @@ def saliency_character_chart(result: RunResult, path: Path) -> None:
 
 
 def conv_weights_chart(result: RunResult, path: Path) -> None:
-    """Std of each conv layer's weights against its depth, one line per model."""
+    """Std and mean |weight| of each conv layer against relative depth (VGG has 13-16 conv
+    layers, ResNet152 155: relative depth puts them on one axis), one colour per model."""
     fig = Figure(figsize=(6.4, 2.6))
-    ax = fig.add_subplot()
-    for model in result.models:
-        stds = [row["std"] for row in model.conv_layers]
-        ax.plot(np.arange(1, len(stds) + 1), stds, marker="o", markersize=2.5, linewidth=1,
-                color=color(model.name), label=model.name)
-    ax.set_yscale("log")
-    ax.set_xlabel("conv layer (forward order)")
-    ax.set_ylabel("weight std")
-    ax.legend(frameon=False, fontsize=8)
-    _style(ax)
+    panels = [("std", "weight std"), ("mean_abs", "|mean weight|")]
+    for k, (key, label) in enumerate(panels):
+        ax = fig.add_subplot(1, 2, k + 1)
+        for model in result.models:
+            rows = model.conv_layers
+            depth = np.linspace(0, 1, len(rows)) if len(rows) > 1 else np.zeros(1)
+            values = [row["std"] if key == "std" else abs(row["mean"]) for row in rows]
+            ax.plot(depth, values, marker="o", markersize=2, linewidth=0.8,
+                    color=color(model.name), label=model.name)
+        ax.set_yscale("log")
+        ax.set_xlabel("relative depth of the conv layer")
+        ax.set_ylabel(label)
+        _style(ax)
+    fig.axes[0].legend(frameon=False)
+    fig.tight_layout()
     _save(fig, path)
 
 

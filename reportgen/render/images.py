@@ -58,13 +58,23 @@ def grid(tiles: list[Image.Image], columns: int, gap: int = 2,
     return out
 
 
-def activation_grid(conv1: np.ndarray, columns: int = 8) -> Image.Image:
-    """(64, h, w) first-conv output -> 8x8 grid of |output|, each channel scaled by its own
-    maximum (viridis), tiles resampled to TILE pixels by area averaging."""
+def activation_grid(conv1: np.ndarray, columns: int = 8, centre_only: bool = False) -> Image.Image:
+    """(64, h, w) first-conv output -> 8x8 grid of |output| (viridis), tiles resampled to
+    TILE pixels by area averaging. Each channel is scaled from its own 1st to 99th
+    percentile: the zero-padded border would otherwise set the range and flatten the
+    texture inside (most visible on the noise image).
+
+    centre_only: show each channel's central TILE x TILE pixels at full resolution instead
+    of the whole channel reduced; for pixel-level texture (noise), which averaging erases.
+    """
+    if centre_only:
+        h, w = conv1.shape[1:]
+        top, left = (h - TILE) // 2, (w - TILE) // 2
+        conv1 = conv1[:, top:top + TILE, left:left + TILE]
     tiles = []
     for channel in np.abs(conv1.astype(np.float32)):
-        top = float(channel.max())
-        scaled = channel / top if top > 0 else channel
+        low, high = np.percentile(channel, [1, 99])
+        scaled = np.clip((channel - low) / (high - low), 0, 1) if high > low else np.zeros_like(channel)
         tile = Image.fromarray(colormap(scaled, "viridis"), "RGB")
         tiles.append(tile.resize((TILE, TILE), Image.BOX))
     return grid(tiles, columns)

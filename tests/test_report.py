@@ -1,0 +1,209 @@
+"""End to end: `reportgen run` on the bundled samples, checked at the semantic level
+(results.json contents, HTML references, PDF pages, text and outline)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO, seeded_params
+from reportgen import images
+from reportgen.cli import main
+
+SAMPLES = sorted(p.name for p in (REPO / "samples").iterdir() if p.suffix in (".jpg", ".png"))
+MODELS = ["vgg19", "vgg16", "resnet152"]
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """The README's smoke run: every sample x the three models, untrained, with arrays."""
+    out = tmp_path_factory.mktemp("full") / "report"
+    code = main(["run", "--weights", "untrained", "-o", str(out), "--save-arrays", "-q",
+                 "--title", "Homework 3 <CNN> & saliency", "--author", "B. Student"])
+    return code, out
+
+
+@pytest.mark.slow
+def test_full_run_writes_every_output(full_run):
+    code, out = full_run
+    assert code == 0
+    for name in ("report.html", "report.pdf", "results.json"):
+        assert (out / name).stat().st_size > 0
+    assert not list(out.parent.glob(".report.partial-*")), "staging folder left behind"
+    assert not (out / ".scratch").exists()
+
+
+@pytest.mark.slow
+def test_results_json_covers_every_sample_and_model(full_run):
+    _, out = full_run
+    results = json.loads((out / "results.json").read_text("utf-8"))
+    assert results["schema"].startswith("reportgen.results/")
+    assert results["weights_meaningful"] is False
+    assert any("untrained" in w for w in results["warnings"])
+    assert [m["name"] for m in results["models"]] == MODELS
+    assert all(m["weights"]["source"] == "untrained" and m["weights"]["seed"] == 0
+               for m in results["models"])
+    assert {"reportgen", "mxnet", "numpy", "command_line", "seed", "device", "seconds"} <= set(results["run"])
+    assert sorted(Path(i["path"]).name for i in results["images"]) == SAMPLES
+    for image in results["images"]:
+        assert image["status"] == "ok" and len(image["sha256"]) == 64
+        assert set(image["models"]) == set(MODELS)
+        for model in image["models"].values():
+            probabilities = [p["probability"] for p in model["top5"]]
+            assert len(probabilities) == 5 and probabilities == sorted(probabilities, reverse=True)
+            assert 0 < sum(probabilities) <= 1 + 1e-9
+            # Default target: the model's own top-1.
+            assert model["target"]["class_id"] == model["top5"][0]["class_id"]
+            assert 0.05 <= model["saliency"]["concentration_top5"] <= 1
+        assert set(image["agreement"]) == {"vgg19|vgg16", "vgg19|resnet152", "vgg16|resnet152"}
+    assert set(results["summary"]["per_pair"]) == {"vgg19|vgg16", "vgg19|resnet152", "vgg16|resnet152"}
+    assert results["summary"]["all_top1_agree"]["of"] == len(SAMPLES)
+
+
+@pytest.mark.slow
+def test_saved_arrays_are_what_the_network_saw_and_gave(full_run):
+    _, out = full_run
+    results = json.loads((out / "results.json").read_text("utf-8"))
+    image = results["images"][0]
+    crop = np.asarray(Image.open(out / "assets" / f"{image['id']}__crop.png"))
+    for model in MODELS:
+        arrays = np.load(out / "arrays" / f"{image['id']}__{model}.npz")
+        assert arrays["input"].shape == (3, 224, 224) and arrays["input"].dtype == np.float32
+        np.testing.assert_array_equal(arrays["input"], images.normalize(crop))
+        assert arrays["gradient"].shape == (3, 224, 224) and arrays["gradient"].dtype == np.float32
+        np.testing.assert_array_equal(arrays["saliency"], np.abs(arrays["gradient"]).max(axis=0))
+        assert arrays["conv1"].dtype == np.float32 and arrays["conv1"].shape[0] == 64
+        assert int(arrays["target"]) == image["models"][model]["target"]["class_id"]
+        assert float(arrays["saliency"].max()) == pytest.approx(image["models"][model]["saliency"]["max"])
+    assert (arrays["conv1"].shape[1:]) == (112, 112)  # resnet152: stride-2 7x7 conv
+
+
+@pytest.mark.slow
+def test_html_is_offline_and_every_figure_exists(full_run):
+    _, out = full_run
+    html = (out / "report.html").read_text("utf-8")
+    assert not re.search(r"""(src|href)=["']?(https?:|//|ftp:)""", html)
+    sources = re.findall(r'<img src="([^"]+)"', html)
+    assert len(sources) >= len(SAMPLES) * len(MODELS) * 3
+    for source in sources:
+        assert source.startswith("assets/") and (out / source).is_file(), source
+    # User text is escaped, never interpreted.
+    assert "Homework 3 &lt;CNN&gt; &amp; saliency" in html and "<CNN>" not in html
+
+
+@pytest.mark.slow
+def test_pdf_pages_text_and_outline(full_run):
+    pypdf = pytest.importorskip("pypdf")
+    _, out = full_run
+    reader = pypdf.PdfReader(out / "report.pdf")
+    pages = [page.extract_text() for page in reader.pages]
+    assert len(pages) >= 2 + len(SAMPLES)
+    assert "Homework 3 <CNN> & saliency" in pages[0] and "B. Student" in pages[0]
+    assert "Contents" in pages[0] and "Untrained weights" in pages[0]
+    assert f"Page 1 of {len(pages)}" in pages[0]
+    text = "\n".join(pages)
+    for sample in SAMPLES:
+        assert sample in text
+    for page in pages:
+        if "Figure" in page:
+            assert "UNTRAINED WEIGHTS" in page
+    outline = []
+
+    def walk(items):
+        for item in items:
+            walk(item) if isinstance(item, list) else outline.append(item.title)
+    walk(reader.outline)
+    for section in ("VGG vs ResNet", "Images", "Noise image", "Models and first-layer filters",
+                    "Method", "Appendix: conv layer weights"):
+        assert section in outline
+    assert sum(any(s in t for s in SAMPLES) for t in outline) == len(SAMPLES)
+    assert reader.metadata.title == "Homework 3 <CNN> & saliency"
+
+
+def one_image_run(tmp_path, name, *extra):
+    inputs = tmp_path / "in"
+    inputs.mkdir(exist_ok=True)
+    shutil.copy(REPO / "samples" / "chelsea.png", inputs / "cat.png")
+    out = tmp_path / name
+    code = main(["run", str(inputs), "-m", "vgg16", "--weights", "untrained", "-q",
+                 "--format", "html", "-o", str(out), *extra])
+    return code, out
+
+
+@pytest.mark.slow
+def test_same_inputs_and_seed_give_identical_outputs(tmp_path):
+    first = one_image_run(tmp_path, "a")[1]
+    second = one_image_run(tmp_path, "b")[1]
+    assets = sorted(p.name for p in (first / "assets").iterdir())
+    assert assets == sorted(p.name for p in (second / "assets").iterdir())
+    for name in assets:
+        assert (first / "assets" / name).read_bytes() == (second / "assets" / name).read_bytes(), name
+    a, b = (json.loads((d / "results.json").read_text()) for d in (first, second))
+    assert a["images"] == b["images"] and a["summary"] == b["summary"]
+
+
+@pytest.mark.slow
+def test_target_by_class_name_applies_to_every_model(tmp_path):
+    code, out = one_image_run(tmp_path, "t", "--target", "tabby")
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["target"] == "class 281 (tabby)"
+    assert results["images"][0]["models"]["vgg16"]["target"]["class_id"] == 281
+
+
+@pytest.mark.slow
+def test_local_params_file_is_used_and_recorded(tmp_path, params_dir):
+    params = seeded_params("vgg16", 224, params_dir)
+    code, out = one_image_run(tmp_path, "p", "--params", f"vgg16={params}", "--weights", "pretrained")
+    assert code == 0
+    model = json.loads((out / "results.json").read_text())["models"][0]
+    import hashlib
+    assert model["weights"]["source"] == "params"
+    assert model["weights"]["sha1"] == hashlib.sha1(params.read_bytes()).hexdigest()
+
+
+def test_pretrained_weights_unavailable_stop_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MXNET_GLUON_REPO", "http://127.0.0.1:9/")  # discard port: refused
+    out = tmp_path / "report"
+    code = main(["run", str(REPO / "samples"), "-m", "vgg19", "--model-root",
+                 str(tmp_path / "models"), "-o", str(out)])
+    assert code == 3
+    err = capsys.readouterr().err
+    assert "vgg19-ad2f660d.params" in err and str(tmp_path / "models") in err
+    assert "--weights untrained" in err and "--params" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) <= 2
+    assert not out.exists() and not list(tmp_path.glob(".report*"))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "-m", "vgg11"], "unknown model 'vgg11'"),
+    (["run", "--target", "no such class"], "no ImageNet class"),
+    (["run", "--format", "docx"], "--format"),
+    (["run", "--params", "resnet152=x.params", "-m", "vgg16"], "--params names resnet152"),
+])
+def test_usage_errors_exit_2_with_one_line(argv, message, tmp_path, capsys):
+    code = main([*argv, "--weights", "untrained", "-o", str(tmp_path / "out")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_no_images_found_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["run", str(tmp_path / "empty"), "--weights", "untrained", "-o", str(tmp_path / "o")]) == 2
+    assert "no image files found" in capsys.readouterr().err
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_report(tmp_path, capsys):
+    precious = tmp_path / "thesis"
+    precious.mkdir()
+    (precious / "chapter1.tex").write_text("years of work")
+    code = main(["run", "--weights", "untrained", "-o", str(precious)])
+    assert code == 2 and "not empty" in capsys.readouterr().err
+    assert (precious / "chapter1.tex").read_text() == "years of work"
