@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--save-arrays", action="store_true",
                      help="also write arrays/<image>__<model>.npz with inputs, gradients, maps")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                     help="show tracebacks for errors")
     return parser
 
 
