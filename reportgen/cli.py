@@ -108,13 +108,8 @@ def bundled_samples() -> Path:
     """The samples/ folder: installed as package data, or the source tree's."""
     from importlib import resources
 
-    try:
-        folder = Path(str(resources.files("reportgen.samples")))
-        if folder.is_dir():
-            return folder
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parents[1] / "samples"
+    installed = Path(str(resources.files("reportgen"))) / "samples"
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[1] / "samples"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,18 +16,13 @@ TEMPLATE = "report.html.j2"
 def template_folder() -> Path:
     """The installed templates (package data ``reportgen.templates``), else the source
     tree's ``templates/``. Fails naming every folder it looked in."""
-    searched = []
-    try:
-        folder = Path(str(resources.files("reportgen.templates")))
-        searched.append(folder)
+    # files("reportgen") is a plain folder; files("reportgen.templates") would be a
+    # namespace package's MultiplexedPath, which is no file-system path.
+    searched = [Path(str(resources.files("reportgen"))) / "templates",
+                Path(__file__).resolve().parents[2] / "templates"]
+    for folder in searched:
         if (folder / TEMPLATE).is_file():
             return folder
-    except ModuleNotFoundError:
-        pass
-    folder = Path(__file__).resolve().parents[2] / "templates"
-    searched.append(folder)
-    if (folder / TEMPLATE).is_file():
-        return folder
     raise FileNotFoundError(f"{TEMPLATE} not found; searched {', '.join(map(str, searched))}")
 
 
