@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
 
@@ -89,6 +89,10 @@ def decode(path: Path) -> DecodedImage:
             raise InputError(f"{path}: empty file")
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    # WeasyPrint sets Pillow's global LOAD_TRUNCATED_IMAGES = True when imported, which
+    # would decode a cut-off file into grey pixels without a word: refuse them here.
+    load_truncated = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -102,6 +106,8 @@ def decode(path: Path) -> DecodedImage:
         raise InputError(f"{path}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"{path}: cannot decode ({exc})") from None
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = load_truncated
 
 
 def _decode_opened(path: Path, img: Image.Image) -> DecodedImage:

@@ -263,6 +263,15 @@ def test_truncated_png(tmp_path):
     assert_input_error(path)
 
 
+def test_truncated_png_after_weasyprint_import(tmp_path, monkeypatch):
+    """WeasyPrint turns Pillow's LOAD_TRUNCATED_IMAGES on globally when imported."""
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    test_truncated_png(tmp_path)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # restored for whoever set it
+
+
 def test_truncated_jpeg_header(tmp_path):
     path = tmp_path / "cut.jpg"
     smooth_image().save(path)
