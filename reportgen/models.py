@@ -15,6 +15,7 @@ Only this module and ``analysis.gradients`` import mxnet.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from .mx import mx, gluon, nn
@@ -119,12 +120,6 @@ def prepare(net: gluon.HybridBlock, *, hybridize: bool = True) -> SplitNetwork:
     return split
 
 
-def cpu():
-    return mx.cpu()
-
-
 def mx_threads() -> str:
-    """The OpenMP thread count MXNet was imported with."""
-    import os
-
+    """The OpenMP thread count MXNet was imported with (reportgen.mx sets it first)."""
     return os.environ.get("OMP_NUM_THREADS", "")

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import gc
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from . import imagenet, images, models, weights
 from .analysis import compare, filters, saliency
-from .analysis.gradients import forward_backward, softmax
+from .analysis.gradients import first_conv_output, forward_backward, softmax
 from .errors import InputError
 from .progress import Progress
 from .records import ImageModelResult, ImageResult, ModelResult, Prediction, Summary
@@ -78,8 +78,7 @@ def prepare_images(paths: list[Path], problems: list[tuple[Path, str]], ws: Work
         n = len(ok_ids)
         crops[n] = decoded.crop
         inputs[n] = images.normalize(decoded.crop)
-        crop_asset = f"assets/{image_id}__crop.png"
-        pictures.save_png(pictures.Image.fromarray(decoded.crop), ws.root / crop_asset)
+        crop_asset = save_crop(decoded.crop, f"assets/{image_id}__crop.png", ws)
         ok_ids.append(image_id)
         results.append(ImageResult(image_id, str(path), "ok", sha256=digest,
                                    original_size=decoded.original_size, notes=decoded.notes,
@@ -89,6 +88,12 @@ def prepare_images(paths: list[Path], problems: list[tuple[Path, str]], ws: Work
         results.append(ImageResult(images.image_id(path, used_ids), str(path), "skipped", reason))
     n_ok = len(ok_ids)
     return PreparedImages(results, inputs[:n_ok], crops[:n_ok], ok_ids)
+
+
+def save_crop(crop: np.ndarray, asset: str, ws: Workspace) -> str:
+    """Write a uint8 (224, 224, 3) crop as the PNG `asset`; returns `asset`."""
+    pictures.save_png(pictures.Image.fromarray(crop, "RGB"), ws.root / asset)
+    return asset
 
 
 def _reason(exc: InputError, path: Path) -> str:
@@ -105,9 +110,10 @@ def run_model(spec: models.ModelSpec, source: weights.WeightSource, prepared: Pr
     started = time.perf_counter()
     progress.message(f"{spec.name}: loading weights ({source.kind})")
     net = weights.load_network(spec, source, models.build_network)
-    conv_table = tuple(filters.weight_stats(name, layer.weight.data().asnumpy())
-                       for name, layer in models.conv_layers(net))
-    first_weights = models.conv_layers(net)[0][1].weight.data().asnumpy()
+    conv_weights = [(name, layer.weight.data().asnumpy()) for name, layer in models.conv_layers(net)]
+    conv_table = tuple(filters.weight_stats(name, weight) for name, weight in conv_weights)
+    first_weights = conv_weights[0][1]
+    del conv_weights
     split = models.prepare(net)
     seconds["load"] = time.perf_counter() - started
 
@@ -135,8 +141,7 @@ def run_model(spec: models.ModelSpec, source: weights.WeightSource, prepared: Pr
         progress.advance(end - begin, f"{spec.name}: {end}/{len(prepared.ok_ids)} images")
 
     t0 = time.perf_counter()
-    _, noise_conv1 = split(models.mx.nd.array(images.normalize(noise_crop)[None]))
-    noise_conv1 = noise_conv1.asnumpy()[0]
+    noise_conv1 = first_conv_output(split, images.normalize(noise_crop)[None])[0]
     seconds["network"] += time.perf_counter() - t0
     t0 = time.perf_counter()
     filters_asset = f"assets/model__{spec.name}__filters.png"
@@ -188,7 +193,7 @@ def compare_models(results: list[ImageResult], model_names: list[str],
         for pair, metrics in agreement.items():
             for metric, value in metrics.items():
                 pair_values.setdefault(pair, {}).setdefault(metric, []).append(value)
-        updated.append(ImageResult(**{**image.__dict__, "agreement": agreement}))
+        updated.append(replace(image, agreement=agreement))
 
     ok = [i for i in updated if i.status == "ok"]
     per_model = {

@@ -53,7 +53,7 @@ def execute(config: RunConfig, stderr=None) -> RunOutcome:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     for name in config.models:
-        models.model_spec(name)
+        models.model_spec(name)  # execute() is callable without the CLI: validate here too
     target = imagenet.resolve_target(config.target)
     output.check_writable(config.output_dir)
     paths, problems = images.find_images(list(config.inputs))
@@ -72,8 +72,7 @@ def execute(config: RunConfig, stderr=None) -> RunOutcome:
         t0 = time.perf_counter()
         prepared = pipeline.prepare_images(paths, problems, ws, progress)
         noise_crop = images.noise_image(config.seed)
-        noise_asset = "assets/noise__crop.png"
-        pipeline.pictures.save_png(pipeline.pictures.Image.fromarray(noise_crop), ws.root / noise_asset)
+        noise_asset = pipeline.save_crop(noise_crop, "assets/noise__crop.png", ws)
         timings["decode"] = time.perf_counter() - t0
 
         model_results, per_model = [], {}
@@ -96,7 +95,7 @@ def execute(config: RunConfig, stderr=None) -> RunOutcome:
         image_results, summary = pipeline.compare_models(image_results, list(config.models), ws)
         timings["compare"] = time.perf_counter() - t0
 
-        untrained = [m.name for m in model_results if not weights.WeightSource(**m.weights).meaningful]
+        untrained = [name for name in config.models if not sources[name].meaningful]
         run_result = RunResult(
             title=config.title,
             author=config.author,

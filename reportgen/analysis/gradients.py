@@ -46,6 +46,12 @@ def forward_backward(net, inputs: np.ndarray, target: int | None = None) -> Batc
     )
 
 
+def first_conv_output(net, inputs: np.ndarray) -> np.ndarray:
+    """Forward only (inference mode), for inputs that need no gradient: (B, 64, h, w)."""
+    _, conv1 = net(mx.nd.array(inputs, dtype=inputs.dtype))
+    return conv1.asnumpy()
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax in float64 (stable)."""
     z = logits.astype(np.float64)
