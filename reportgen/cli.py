@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -112,8 +114,19 @@ def bundled_samples() -> Path:
     return installed if installed.is_dir() else Path(__file__).resolve().parents[1] / "samples"
 
 
+def _interrupt_on_sigterm() -> None:
+    """cron's and systemd's timeouts send SIGTERM: unwind like Ctrl-C, so the staging
+    folder is removed and the exit code says interrupted."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _interrupt_on_sigterm()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

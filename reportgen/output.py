@@ -1,76 +1,17 @@
-"""The output folder: checked before work starts, assembled in a staging folder beside it,
-and moved into place only when complete, so the last good report is never lost."""
+"""The report's files: charts, report.html, report.pdf and results.json, written into the
+staging folder (see publish.py for how it is moved into place)."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from .errors import UsageError
 from .records import RunResult
 
 SCHEMA = "reportgen.results/1"
-MARKER = "results.json"
-
-
-def check_writable(target: Path) -> None:
-    """Fail early (exit 2) if the report cannot be written to `target`."""
-    target = Path(target)
-    if target.exists() and not target.is_dir():
-        raise UsageError(f"output {target} exists and is not a folder", hint="choose another -o")
-    if target.is_dir() and any(target.iterdir()) and not _is_report(target):
-        raise UsageError(
-            f"output folder {target} is not empty and holds no reportgen report; "
-            f"reportgen replaces the whole folder",
-            hint="choose a new or empty folder with -o")
-    parent = target.absolute().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=parent):
-            pass
-    except OSError as exc:
-        raise UsageError(f"cannot write in {parent} ({exc.strerror})",
-                         hint="choose a writable folder with -o") from None
-
-
-def _is_report(folder: Path) -> bool:
-    try:
-        return json.loads((folder / MARKER).read_text("utf-8")).get("schema", "").startswith("reportgen.")
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-class Staging:
-    """A folder beside the target; `publish` swaps it in, leaving the target complete."""
-
-    def __init__(self, target: Path):
-        self.target = Path(target).absolute()
-        self.path = self.target.parent / f".{self.target.name}.partial-{os.getpid()}"
-        self.published = False
-
-    def __enter__(self) -> "Staging":
-        shutil.rmtree(self.path, ignore_errors=True)
-        self.path.mkdir(parents=True)
-        return self
-
-    def publish(self) -> None:
-        shutil.rmtree(self.path / ".scratch", ignore_errors=True)
-        old = self.target.parent / f".{self.target.name}.old-{os.getpid()}"
-        if self.target.exists():
-            os.rename(self.target, old)
-        os.rename(self.path, self.target)
-        shutil.rmtree(old, ignore_errors=True)
-        self.published = True
-
-    def __exit__(self, *exc_info) -> None:
-        if not self.published:
-            shutil.rmtree(self.path, ignore_errors=True)
 
 
 def write_outputs(result: RunResult, ws, formats: tuple[str, ...], started: float,

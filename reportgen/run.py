@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, images, imagenet, models, output, pipeline, weights
+from . import __version__, images, imagenet, models, output, pipeline, publish, weights
 from .config import RunConfig
 from .errors import UsageError
 from .progress import Progress
@@ -50,73 +50,78 @@ def resolve_weights(config: RunConfig) -> dict[str, weights.WeightSource]:
 
 
 def execute(config: RunConfig, stderr=None) -> RunOutcome:
+    """Everything that can fail fast fails before the long work; then compute and publish."""
     started = time.perf_counter()
-    timings: dict[str, float] = {}
     for name in config.models:
         models.model_spec(name)  # execute() is callable without the CLI: validate here too
     target = imagenet.resolve_target(config.target)
-    output.check_writable(config.output_dir)
+    publish.check_writable(config.output_dir)
     paths, problems = images.find_images(list(config.inputs))
     if not paths and not problems:
         raise UsageError(f"no image files found in {', '.join(map(str, config.inputs))}",
                          hint=f"image files end in {', '.join(images.IMAGE_EXTENSIONS)}")
-
-    t0 = time.perf_counter()
-    sources = resolve_weights(config)
-    timings["weights_resolve"] = time.perf_counter() - t0
-
-    progress = Progress(len(paths) * len(config.models), quiet=config.quiet, stream=stderr)
-    with output.Staging(config.output_dir) as staging:
-        ws = pipeline.Workspace(staging.path)
-        ws.create(config.save_arrays)
+    with publish.OutputLock(config.output_dir):
         t0 = time.perf_counter()
-        prepared = pipeline.prepare_images(paths, problems, ws, progress)
-        noise_crop = images.noise_image(config.seed)
-        noise_asset = pipeline.save_crop(noise_crop, "assets/noise__crop.png", ws)
-        timings["decode"] = time.perf_counter() - t0
-
-        model_results, per_model = [], {}
-        for name in config.models:
-            result, per_image = pipeline.run_model(
-                models.model_spec(name), sources[name], prepared, noise_crop, target,
-                config.batch_size, ws, config.save_arrays, progress)
-            model_results.append(result)
-            per_model[name] = per_image
-            for key, value in result.seconds.items():
-                timings[key] = timings.get(key, 0.0) + value
-        image_results = [
-            dataclasses.replace(image, models={m: per_model[m][image.id] for m in config.models})
-            if image.status == "ok" else image
-            for image in prepared.results
-        ]
-        del prepared, per_model
-
-        t0 = time.perf_counter()
-        image_results, summary = pipeline.compare_models(image_results, list(config.models), ws)
-        timings["compare"] = time.perf_counter() - t0
-
-        untrained = [name for name in config.models if not sources[name].meaningful]
-        run_result = RunResult(
-            title=config.title,
-            author=config.author,
-            created=datetime.now().astimezone().isoformat(timespec="seconds"),
-            run=_run_info(config, timings),
-            target_mode="top1" if target is None else f"class {target} ({imagenet.label(target)})",
-            weights_meaningful=not untrained,
-            models=tuple(model_results),
-            images=tuple(image_results),
-            noise_crop_asset=noise_asset,
-            summary=summary,
-            charts={},
-            warnings=tuple(
-                [f"untrained weights ({', '.join(untrained)}): random initialization, seed "
-                 f"{config.seed}; the maps and predictions carry no meaning"] if untrained else []),
-        )
-        files = output.write_outputs(run_result, ws, config.formats, started, progress)
-        staging.publish()
+        sources = resolve_weights(config)
+        timings = {"weights_resolve": time.perf_counter() - t0}
+        progress = Progress(len(paths) * len(config.models), quiet=config.quiet, stream=stderr)
+        with publish.Staging(config.output_dir) as staging:
+            run_result, files = _compute_and_render(config, target, paths, problems, sources,
+                                                    pipeline.Workspace(staging.path), progress,
+                                                    timings, started)
+            staging.publish()
     progress.message(f"report written to {config.output_dir}")
     return RunOutcome(config.output_dir, tuple(config.output_dir / f.name for f in files),
                       len(run_result.processed), len(run_result.skipped))
+
+
+def _compute_and_render(config, target, paths, problems, sources, ws, progress, timings, started):
+    ws.create(config.save_arrays)
+    t0 = time.perf_counter()
+    prepared = pipeline.prepare_images(paths, problems, ws, progress)
+    noise_crop = images.noise_image(config.seed)
+    noise_asset = pipeline.save_crop(noise_crop, "assets/noise__crop.png", ws)
+    timings["decode"] = time.perf_counter() - t0
+
+    model_results, per_model = [], {}
+    for name in config.models:
+        result, per_image = pipeline.run_model(
+            models.model_spec(name), sources[name], prepared, noise_crop, target,
+            config.batch_size, ws, config.save_arrays, progress)
+        model_results.append(result)
+        per_model[name] = per_image
+        for key, value in result.seconds.items():
+            timings[key] = timings.get(key, 0.0) + value
+    image_results = [
+        dataclasses.replace(image, models={m: per_model[m][image.id] for m in config.models})
+        if image.status == "ok" else image
+        for image in prepared.results
+    ]
+    del prepared, per_model
+
+    t0 = time.perf_counter()
+    image_results, summary = pipeline.compare_models(image_results, list(config.models), ws)
+    timings["compare"] = time.perf_counter() - t0
+
+    untrained = [name for name in config.models if not sources[name].meaningful]
+    run_result = RunResult(
+        title=config.title,
+        author=config.author,
+        created=datetime.now().astimezone().isoformat(timespec="seconds"),
+        run=_run_info(config, timings),
+        target_mode="top1" if target is None else f"class {target} ({imagenet.label(target)})",
+        weights_meaningful=not untrained,
+        models=tuple(model_results),
+        images=tuple(image_results),
+        noise_crop_asset=noise_asset,
+        summary=summary,
+        charts={},
+        warnings=tuple(
+            [f"untrained weights ({', '.join(untrained)}): random initialization, seed "
+             f"{config.seed}; the maps and predictions carry no meaning"] if untrained else []),
+    )
+    files = output.write_outputs(run_result, ws, config.formats, started, progress)
+    return run_result, files
 
 
 def _run_info(config: RunConfig, timings: dict[str, float]) -> dict:
