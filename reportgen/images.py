@@ -21,6 +21,9 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from .errors import InputError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+# Photos in formats Pillow cannot read: listed as skipped rather than passed over silently.
+UNSUPPORTED_EXTENSIONS = {".heic": "HEIC", ".heif": "HEIF", ".svg": "SVG", ".cr2": "camera raw",
+                          ".nef": "camera raw", ".arw": "camera raw", ".dng": "camera raw"}
 RESIZE_SHORTER = 256
 CROP = 224
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -44,18 +47,29 @@ def find_images(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
     for path in paths:
         path = Path(path)
         if path.is_dir():
+            # Symlinked folders are not followed: no loops, no walking out of the tree.
             for root, dirs, files in os.walk(path, followlinks=False):
                 dirs.sort()
-                for name in sorted(files):
-                    if name.lower().endswith(IMAGE_EXTENSIONS):
-                        found.append(Path(root) / name)
+                for name in sorted(files + dirs):
+                    suffix = os.path.splitext(name)[1].lower()
+                    if suffix in IMAGE_EXTENSIONS:
+                        found.append(Path(root) / name)   # folders too: decode() says why not
+                    elif suffix in UNSUPPORTED_EXTENSIONS and name in files:
+                        problems.append((Path(root) / name, unsupported_reason(suffix)))
         elif path.exists():
             found.append(path)
+        elif path.is_symlink():
+            problems.append((path, "is a symlink that leads nowhere (broken, or a loop)"))
         else:
             problems.append((path, "does not exist"))
     # The same file named twice (e.g. a folder and a file in it) is processed once.
     unique = list(dict.fromkeys(found))
     return unique, problems
+
+
+def unsupported_reason(suffix: str) -> str:
+    return (f"{UNSUPPORTED_EXTENSIONS[suffix]} files cannot be read by Pillow; "
+            f"convert it to JPEG or PNG")
 
 
 def image_id(path: Path, used: set[str]) -> str:
@@ -84,6 +98,8 @@ def decode(path: Path) -> DecodedImage:
     """Open, validate and decode one image into its 224x224 RGB centre crop."""
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not an image file")
+    if path.is_symlink() and not path.exists():
+        raise InputError(f"{path}: is a symlink that leads nowhere (broken, or a loop)")
     try:
         if path.stat().st_size == 0:
             raise InputError(f"{path}: empty file")
@@ -95,15 +111,20 @@ def decode(path: Path) -> DecodedImage:
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Our own limits (below) decide; Pillow still refuses claims over 2x its limit.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 return _decode_opened(path, img)
     except InputError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
         raise InputError(f"{path}: claims too many pixels to decode safely") from None
     except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image Pillow can read") from None
+        suffix = path.suffix.lower()
+        if suffix in UNSUPPORTED_EXTENSIONS:
+            raise InputError(f"{path}: {unsupported_reason(suffix)}") from None
+        raise InputError(f"{path}: not an image Pillow can read (wrong extension, or not "
+                         f"an image at all)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"{path}: cannot decode ({exc})") from None
     finally:
@@ -115,13 +136,17 @@ def _decode_opened(path: Path, img: Image.Image) -> DecodedImage:
     # EXIF orientations 5-8 swap width and height; report the size as the photo is seen.
     orientation = img.getexif().get(0x0112, 1)
     original_size = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
-    if width * height > MAX_PIXELS:
+    # JPEG decodes at 1/8 scale or less for large images (draft below), so its full size
+    # never exists in memory; other formats decode at full size and are capped.
+    if width * height > MAX_PIXELS and img.format != "JPEG":
         raise InputError(f"{path}: {width}x{height} pixels is more than the "
                          f"{MAX_PIXELS:,} reportgen decodes")
     notes = []
     frames = getattr(img, "n_frames", 1)
-    if frames > 1:
-        notes.append(f"{frames} frames: the first one was used")
+    if frames > 1 and img.format in ("TIFF", "MPO"):
+        notes.append(f"{frames} pages: the first one was used")
+    elif frames > 1:
+        notes.append(f"animated ({frames} frames): the first frame was used")
     # JPEG can decode at 1/2, 1/4, 1/8 scale: large photos never exist at full size.
     scale = RESIZE_SHORTER / min(width, height)
     if scale < 1:
@@ -153,14 +178,18 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 
 def resize_and_crop(img: Image.Image) -> np.ndarray:
-    """Shorter side to 256 (bilinear), then the centre 224x224, as uint8 (224, 224, 3)."""
+    """Shorter side to 256 (bilinear), then the centre 224x224, as uint8 (224, 224, 3).
+
+    Only the source region under the crop is resampled (Pillow's `box`), which gives the
+    same pixels as resizing the whole image and cropping, without ever building the whole
+    resized image: a 1 x 100000 strip would otherwise become 256 x 25.6 million pixels."""
     width, height = img.size
     scale = RESIZE_SHORTER / min(width, height)
-    new_size = (max(CROP, round(width * scale)), max(CROP, round(height * scale)))
-    img = img.resize(new_size, Image.BILINEAR)
-    left = (new_size[0] - CROP) // 2
-    top = (new_size[1] - CROP) // 2
-    return np.asarray(img.crop((left, top, left + CROP, top + CROP)), dtype=np.uint8)
+    new_width, new_height = max(CROP, round(width * scale)), max(CROP, round(height * scale))
+    sx, sy = width / new_width, height / new_height   # source pixels per resized pixel
+    left, top = (new_width - CROP) // 2, (new_height - CROP) // 2
+    box = (left * sx, top * sy, (left + CROP) * sx, (top + CROP) * sy)
+    return np.asarray(img.resize((CROP, CROP), Image.BILINEAR, box=box), dtype=np.uint8)
 
 
 def normalize(crop: np.ndarray) -> np.ndarray:

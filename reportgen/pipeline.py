@@ -72,7 +72,7 @@ def prepare_images(paths: list[Path], problems: list[tuple[Path, str]], ws: Work
             decoded = images.decode(path)
             digest = images.file_sha256(path)
         except InputError as exc:
-            progress.message(f"skipped: {exc.message}")
+            progress.warn(f"reportgen: skipped {exc.message}")
             results.append(ImageResult(image_id, str(path), "skipped", _reason(exc, path)))
             continue
         n = len(ok_ids)
@@ -84,7 +84,7 @@ def prepare_images(paths: list[Path], problems: list[tuple[Path, str]], ws: Work
                                    original_size=decoded.original_size, notes=decoded.notes,
                                    crop_asset=crop_asset))
     for path, reason in problems:
-        progress.message(f"skipped: {path}: {reason}")
+        progress.warn(f"reportgen: skipped {path}: {reason}")
         results.append(ImageResult(images.image_id(path, used_ids), str(path), "skipped", reason))
     n_ok = len(ok_ids)
     return PreparedImages(results, inputs[:n_ok], crops[:n_ok], ok_ids)

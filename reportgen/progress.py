@@ -23,6 +23,11 @@ class Progress:
             self._end_inline()
             print(text, file=self.stream, flush=True)
 
+    def warn(self, text: str) -> None:
+        """Printed even when quiet: a cron job's log must say what was skipped and why."""
+        self._end_inline()
+        print(text, file=self.stream, flush=True)
+
     def advance(self, units: int, label: str) -> None:
         self.done = min(self.total, self.done + units)
         if self.quiet:
@@ -37,5 +42,5 @@ class Progress:
             print(line, file=self.stream, flush=True)
 
     def _end_inline(self) -> None:
-        if self._inline and self.done:
+        if self._inline and self.done and not self.quiet:
             print(file=self.stream, flush=True)
