@@ -72,6 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                      help="show tracebacks for errors")
+
+    for name, help_text in (("models", "list each model's pretrained weights: verified, missing "
+                                       "or corrupt, with path and size"),
+                            ("fetch", "download pretrained weights ahead of time (for cron "
+                                      "machines), with progress")):
+        weights_parser = sub.add_parser(name, help=help_text, description=help_text)
+        weights_parser.add_argument("-m", "--models", type=_comma_list, default=DEFAULT_MODELS,
+                                    help="comma-separated models (default: all three)")
+        weights_parser.add_argument("--model-root", type=Path, default=None, metavar="DIR",
+                                    help="weights cache (default: $MXNET_HOME/models or ~/.mxnet/models)")
+        weights_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
     return parser
 
 
@@ -140,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"report: {outcome.output_dir}"
                   f" ({outcome.processed} images processed, {outcome.skipped} skipped)")
             return outcome.exit_code
-        parser.error(f"unknown command {args.command}")
+        from . import weights_cli
+
+        return weights_cli.list_models(args) if args.command == "models" else weights_cli.fetch(args)
     except ReportgenError as exc:
         if args.debug:
             traceback.print_exc()

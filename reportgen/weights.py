@@ -10,11 +10,14 @@ itself, or by the original notebook, is reused as is. The download is ours rathe
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import http.client
 import os
 import shutil
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -25,7 +28,8 @@ from .errors import WeightsError
 from .models import ModelSpec
 
 DEFAULT_REPO_URL = "https://apache-mxnet.s3-accelerate.dualstack.amazonaws.com/"
-DOWNLOAD_TIMEOUT_S = 30.0   # per network operation (connect, each read), not the whole file
+DOWNLOAD_TIMEOUT_S = 30.0      # per network operation (connect, each read)
+DOWNLOAD_DEADLINE_S = 3600.0   # the whole file: 550 MB at 150 kB/s
 _CHUNK = 1 << 20
 
 
@@ -88,21 +92,54 @@ def cached_pretrained(spec: ModelSpec, model_root: Path) -> tuple[Path, str]:
     return path, "verified" if sha1_of(path) == expected_sha1(spec) else "corrupt"
 
 
-def resolve_pretrained(spec: ModelSpec, model_root: Path, *, download: bool = True) -> WeightSource:
+def resolve_pretrained(spec: ModelSpec, model_root: Path, *, download: bool = True,
+                       on_progress=None) -> WeightSource:
     """The verified zoo file for `spec`, downloading it into `model_root` if needed."""
     path, status = cached_pretrained(spec, model_root)
-    if status != "verified":
-        if not download:
-            raise WeightsError(
-                f"{spec.name}: pretrained weights {path.name} are {status} in {model_root}",
-                hint=_ways_out(spec),
-            )
-        fetch_pretrained(spec, model_root)
+    if status == "verified":
+        return WeightSource("pretrained", str(path), expected_sha1(spec))
+    if not download:
+        raise WeightsError(f"{spec.name}: pretrained weights {path.name} are {status} in {model_root}",
+                           hint=_ways_out(spec))
+    with _download_lock(spec, Path(model_root)):
+        # Another process may have fetched it while we waited for the lock.
+        if cached_pretrained(spec, model_root)[1] != "verified":
+            try:
+                fetch_pretrained(spec, model_root, on_progress=on_progress)
+            except WeightsError as exc:
+                if status != "corrupt":
+                    raise
+                raise WeightsError(
+                    f"{spec.name}: cached {path} is corrupt (SHA-1 is not "
+                    f"{expected_sha1(spec)}), and fetching it again failed: "
+                    f"{exc.message.removeprefix(spec.name + ': ')}",
+                    hint=f"delete {path} and run 'reportgen fetch -m {spec.name}' where the "
+                         f"model store is reachable; or " + _ways_out(spec)) from None
     return WeightSource("pretrained", str(path), expected_sha1(spec))
 
 
-def fetch_pretrained(spec: ModelSpec, model_root: Path) -> Path:
-    """Download, unpack and verify the zoo file; only a verified file is ever put in place."""
+@contextlib.contextmanager
+def _download_lock(spec: ModelSpec, model_root: Path):
+    """One download at a time per model folder: an flock on the folder itself (no lock
+    file left behind); the kernel drops it with a killed process. Waiting is bounded by
+    the other process's own download deadline."""
+    try:
+        model_root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(model_root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise WeightsError(f"{spec.name}: cannot write in model folder {model_root}: {exc.strerror}",
+                           hint=_ways_out(spec)) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def fetch_pretrained(spec: ModelSpec, model_root: Path, on_progress=None) -> Path:
+    """Download, unpack and verify the zoo file; only a verified file is ever put in place.
+
+    on_progress(bytes_done, bytes_total_or_None) is called as the download goes."""
     file_name = expected_file_name(spec)
     target = Path(model_root) / file_name
     url = f"{repo_url()}gluon/models/{file_name[: -len('.params')]}.zip"
@@ -115,9 +152,7 @@ def fetch_pretrained(spec: ModelSpec, model_root: Path) -> Path:
     try:
         archive = tmp_dir / "download.zip"
         try:
-            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, \
-                    open(archive, "wb") as out:
-                shutil.copyfileobj(response, out, _CHUNK)
+            _download(url, archive, on_progress)
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or exc
             raise WeightsError(
@@ -145,6 +180,26 @@ def fetch_pretrained(spec: ModelSpec, model_root: Path) -> Path:
         return target
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def _download(url: str, path: Path, on_progress=None) -> None:
+    """Stream `url` to `path`. Each network operation times out after DOWNLOAD_TIMEOUT_S,
+    and the whole download after DOWNLOAD_DEADLINE_S: a mirror that trickles bytes cannot
+    hold a nightly job forever."""
+    deadline = time.monotonic() + DOWNLOAD_DEADLINE_S
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(path, "wb") as out:
+        total = response.headers.get("Content-Length")
+        total = int(total) if total and total.isdigit() else None
+        done = 0
+        while chunk := response.read1(_CHUNK):   # read1: returns what has arrived
+            out.write(chunk)
+            done += len(chunk)
+            if on_progress:
+                on_progress(done, total)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"download took longer than {DOWNLOAD_DEADLINE_S:.0f} s")
+        if total is not None and done != total:
+            raise http.client.IncompleteRead(b"", total - done)
 
 
 def resolve_params_file(spec: ModelSpec, path: Path) -> WeightSource:

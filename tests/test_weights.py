@@ -71,6 +71,19 @@ class Mirror:
                 if mode == "hang":
                     mirror.release.wait(30)
                     return
+                if mode == "trickle":   # a byte now and then: never idle long enough to time out
+                    self.send_response(200)
+                    self.send_header("Content-Length", "1000000")
+                    self.end_headers()
+                    while not mirror.release.wait(0.1):
+                        try:
+                            self.wfile.write(b"x")
+                            self.wfile.flush()
+                        except OSError:
+                            return
+                    return
+                if mode == "slow":      # serves correctly, but takes a while: concurrency tests
+                    time.sleep(0.5)
                 if mode == "garbage":
                     self.wfile.write(b"this is not HTTP\r\n\r\n")
                     return
@@ -100,7 +113,7 @@ class Mirror:
                 self.send_header("Content-Type", "application/zip")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body if mode == "serve" else body[: len(body) // 2])
+                self.wfile.write(body if mode in ("serve", "slow") else body[: len(body) // 2])
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -459,3 +472,83 @@ def test_untrained_is_seeded_and_deterministic():
     assert weight_keys
     assert any(not np.array_equal(a[k], c[k]) for k in weight_keys)
     assert not WeightSource("untrained", seed=7).meaningful
+
+
+# --- unattended-run grade: corrupt cache, trickling mirror, concurrent fetches, progress -------
+
+def test_corrupt_cache_that_cannot_be_refetched_is_named_with_the_fix(published, tmp_path):
+    (tmp_path / FILE_NAME).write_bytes(b"half a file")
+    published.mode = "html"
+    with pytest.raises(WeightsError) as info:
+        resolve_pretrained(SPEC, tmp_path)
+    message = str(info.value)
+    assert FILE_NAME in message and "is corrupt" in message and "delete " in message
+    assert "--weights untrained" in message
+    assert (tmp_path / FILE_NAME).read_bytes() == b"half a file"   # nothing else touched
+
+
+def test_trickling_mirror_is_cut_off_by_the_deadline(published, tmp_path, monkeypatch):
+    monkeypatch.setattr(weights, "DOWNLOAD_DEADLINE_S", 1.0)
+    published.mode = "trickle"
+    started = time.monotonic()
+    with pytest.raises(WeightsError, match="longer than"):
+        resolve_pretrained(SPEC, tmp_path)
+    assert time.monotonic() - started < 10
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_concurrent_fetches_download_once_and_both_get_a_valid_file(published, tmp_path):
+    published.mode = "slow"
+    results, errors = [], []
+
+    def fetch():
+        try:
+            results.append(resolve_pretrained(SPEC, tmp_path))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fetch) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == [] and len(results) == 2
+    assert published.requests == [ZIP_PATH]
+    assert [p.name for p in tmp_path.iterdir()] == [FILE_NAME]
+    assert hashlib.sha1((tmp_path / FILE_NAME).read_bytes()).hexdigest() == PAYLOAD_SHA1
+
+
+def test_download_reports_progress(published, tmp_path):
+    seen = []
+    resolve_pretrained(SPEC, tmp_path, on_progress=lambda done, total: seen.append((done, total)))
+    size = len(published.files[ZIP_PATH])
+    assert seen and seen[-1] == (size, size)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_fetch_then_models_lists_verified(published, tmp_path, capsys):
+    from reportgen.cli import main
+
+    assert main(["models", "-m", "vgg16", "--model-root", str(tmp_path)]) == 3
+    assert "missing" in capsys.readouterr().out
+    assert main(["fetch", "-m", "vgg16", "--model-root", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "100 %" in err and "downloaded and verified" in err
+    assert main(["models", "-m", "vgg16", "--model-root", str(tmp_path)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.split()[:2] == ["vgg16", "verified"] and line.endswith(str(tmp_path / FILE_NAME))
+    assert main(["fetch", "-m", "vgg16", "--model-root", str(tmp_path)]) == 0
+    assert "already cached and verified" in capsys.readouterr().err
+    assert published.requests == [ZIP_PATH]
+
+
+def test_models_reports_corrupt_and_fetch_fails_cleanly(published, tmp_path, capsys):
+    from reportgen.cli import main
+
+    (tmp_path / FILE_NAME).write_bytes(b"garbage")
+    assert main(["models", "-m", "vgg16", "--model-root", str(tmp_path)]) == 3
+    assert "corrupt" in capsys.readouterr().out
+    published.mode = "html"
+    assert main(["fetch", "-m", "vgg16", "--model-root", str(tmp_path)]) == 3
+    err = capsys.readouterr().err
+    assert "is corrupt" in err and "Traceback" not in err
