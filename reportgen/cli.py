@@ -34,8 +34,13 @@ def _positive(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
+    """explicit_only: every default is SUPPRESS, so parsing tells which options the user
+    actually gave (they win over --config)."""
     from .models import DEFAULT_MODELS
+
+    def default(value):
+        return argparse.SUPPRESS if explicit_only else value
 
     parser = argparse.ArgumentParser(
         prog="reportgen",
@@ -49,27 +54,32 @@ def build_parser() -> argparse.ArgumentParser:
                                      "model for every image, in one HTML + PDF report.")
     run.add_argument("inputs", nargs="*", type=Path, metavar="IMAGE_OR_DIR",
                      help="image files or folders (walked recursively); default: the bundled samples")
-    run.add_argument("-o", "--output", type=Path, default=Path("reportgen-report"),
+    run.add_argument("-o", "--output", type=Path, default=default(Path("reportgen-report")),
                      help="report folder (default: ./reportgen-report)")
-    run.add_argument("-m", "--models", type=_comma_list, default=DEFAULT_MODELS,
+    run.add_argument("-m", "--models", type=_comma_list, default=default(DEFAULT_MODELS),
                      help="comma-separated models (default: vgg19,vgg16,resnet152)")
-    run.add_argument("--weights", choices=("pretrained", "untrained"), default="pretrained",
+    run.add_argument("--weights", choices=("pretrained", "untrained"), default=default("pretrained"),
                      help="model-zoo weights, or seeded random ones for offline smoke runs")
-    run.add_argument("--params", type=_param_pair, action="append", default=[], metavar="NAME=FILE",
+    run.add_argument("--params", type=_param_pair, action="append", default=default([]), metavar="NAME=FILE",
                      help="use a local Gluon .params file for model NAME (repeatable)")
-    run.add_argument("--model-root", type=Path, default=None, metavar="DIR",
+    run.add_argument("--model-root", type=Path, default=default(None), metavar="DIR",
                      help="weights cache (default: $MXNET_HOME/models or ~/.mxnet/models)")
-    run.add_argument("--target", default="top1",
+    run.add_argument("--target", default=default("top1"),
                      help="class to explain: top1 (each model's own), a class id, or a class name")
-    run.add_argument("--batch-size", type=_positive, default=4, metavar="N")
-    run.add_argument("--seed", type=int, default=0, help="noise image and untrained weights")
-    run.add_argument("--title", default=RunConfig.title)
-    run.add_argument("--author", default="")
-    run.add_argument("--format", type=_comma_list, default=FORMATS, dest="formats",
+    run.add_argument("--batch-size", type=_positive, default=default(4), metavar="N")
+    run.add_argument("--seed", type=int, default=default(0), help="noise image and untrained weights")
+    run.add_argument("--title", default=default(RunConfig.title))
+    run.add_argument("--author", default=default(""))
+    run.add_argument("--format", type=_comma_list, default=default(FORMATS), dest="formats",
                      help="comma-separated: html,pdf (results.json is always written)")
-    run.add_argument("--save-arrays", action="store_true",
+    run.add_argument("--save-arrays", action="store_true", default=default(False),
                      help="also write arrays/<image>__<model>.npz with inputs, gradients, maps")
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    run.add_argument("-q", "--quiet", action="store_true", default=default(False),
+                     help="no progress on stderr (skipped inputs and errors are still shown)")
+    run.add_argument("--config", type=Path, default=None, metavar="FILE",
+                     help="TOML file with any of these settings (flags win)")
+    run.add_argument("--log-file", type=Path, default=default(None), metavar="PATH",
+                     help="append timestamped lines: start, models, skipped inputs, outputs, exit code")
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                      help="show tracebacks for errors")
 
@@ -95,6 +105,10 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> RunConfig:
         raise UsageError("-m names no model", hint="e.g. -m vgg19,resnet152")
     if len(set(args.models)) != len(args.models):
         raise UsageError(f"-m names a model twice: {','.join(args.models)}")
+    if args.weights not in ("pretrained", "untrained"):
+        raise UsageError(f"weights {args.weights!r}: choose pretrained or untrained")
+    if args.batch_size < 1:
+        raise UsageError(f"batch size {args.batch_size}: must be at least 1")
     bad = [f for f in args.formats if f not in FORMATS]
     if bad or not args.formats:
         raise UsageError(f"--format {','.join(args.formats)}: choose from {','.join(FORMATS)}")
@@ -135,6 +149,47 @@ def _interrupt_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
+def apply_config_file(args: argparse.Namespace, argv: list[str]) -> None:
+    """Settings from --config fill in what the command line did not give."""
+    from . import config_file
+
+    values = config_file.load(args.config)
+    explicit = vars(build_parser(explicit_only=True).parse_args(argv))
+    for dest, value in values.items():
+        if dest == "inputs":
+            if not args.inputs:
+                args.inputs = value
+        elif dest not in explicit:
+            setattr(args, dest, value)
+
+
+def run_command(args: argparse.Namespace, argv: list[str]) -> int:
+    from .run import execute
+    from .runlog import RunLog
+
+    if args.config:
+        apply_config_file(args, argv)
+    config = config_from_args(args, argv)
+    with RunLog(args.log_file) as log:
+        log.line(f"start: reportgen {__version__}: {' '.join(config.command_line)}")
+        try:
+            outcome = execute(config, log=log)
+        except ReportgenError as exc:
+            log.line(f"error: {exc.message}")
+            log.line(f"exit {exc.exit_code}")
+            raise
+        except KeyboardInterrupt:
+            log.line(f"interrupted: exit {EXIT_INTERRUPTED}")
+            raise
+        for path in outcome.files:
+            log.line(f"output: {path}")
+        log.line(f"exit {outcome.exit_code} ({outcome.processed} images processed, "
+                 f"{outcome.skipped} skipped)")
+    print(f"report: {outcome.output_dir}"
+          f" ({outcome.processed} images processed, {outcome.skipped} skipped)")
+    return outcome.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _interrupt_on_sigterm()
@@ -145,12 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         if args.command == "run":
-            from .run import execute
-
-            outcome = execute(config_from_args(args, argv))
-            print(f"report: {outcome.output_dir}"
-                  f" ({outcome.processed} images processed, {outcome.skipped} skipped)")
-            return outcome.exit_code
+            return run_command(args, argv)
         from . import weights_cli
 
         return weights_cli.list_models(args) if args.command == "models" else weights_cli.fetch(args)

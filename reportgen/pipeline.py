@@ -156,6 +156,8 @@ def run_model(spec: models.ModelSpec, source: weights.WeightSource, prepared: Pr
         conv1_shape=tuple(noise_conv1.shape), conv_layers=conv_table, seconds=seconds)
     del split, net
     gc.collect()
+    progress.message(f"{spec.name}: done: {len(per_image)} images, "
+                     f"{seconds['network']:.1f} s in the network")
     return result, per_image
 
 

@@ -10,21 +10,26 @@ class Progress:
     """Counts units of network work (one image through one model) and prints a line per
     step: on a terminal the line is rewritten in place, in a log a new line is written."""
 
-    def __init__(self, total_units: int, quiet: bool = False, stream=None):
+    def __init__(self, total_units: int, quiet: bool = False, stream=None, log=None):
         self.total = max(1, total_units)
         self.done = 0
         self.quiet = quiet
         self.stream = stream or sys.stderr
+        self.log = log            # a RunLog: gets messages and warnings, not every step
         self.started = time.monotonic()
         self._inline = hasattr(self.stream, "isatty") and self.stream.isatty()
 
     def message(self, text: str) -> None:
+        if self.log:
+            self.log.line(text)
         if not self.quiet:
             self._end_inline()
             print(text, file=self.stream, flush=True)
 
     def warn(self, text: str) -> None:
         """Printed even when quiet: a cron job's log must say what was skipped and why."""
+        if self.log:
+            self.log.line(text)
         self._end_inline()
         print(text, file=self.stream, flush=True)
 

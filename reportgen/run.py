@@ -49,7 +49,7 @@ def resolve_weights(config: RunConfig) -> dict[str, weights.WeightSource]:
     return sources
 
 
-def execute(config: RunConfig, stderr=None) -> RunOutcome:
+def execute(config: RunConfig, stderr=None, log=None) -> RunOutcome:
     """Everything that can fail fast fails before the long work; then compute and publish."""
     started = time.perf_counter()
     for name in config.models:
@@ -64,18 +64,31 @@ def execute(config: RunConfig, stderr=None) -> RunOutcome:
         t0 = time.perf_counter()
         sources = resolve_weights(config)
         timings = {"weights_resolve": time.perf_counter() - t0}
-        progress = Progress(len(paths) * len(config.models), quiet=config.quiet, stream=stderr)
+        progress = Progress(len(paths) * len(config.models), quiet=config.quiet, stream=stderr,
+                            log=log)
+        warnings = _font_warnings(config, paths, progress)
         with publish.Staging(config.output_dir) as staging:
             run_result, files = _compute_and_render(config, target, paths, problems, sources,
                                                     pipeline.Workspace(staging.path), progress,
-                                                    timings, started)
+                                                    timings, started, warnings)
             staging.publish()
     progress.message(f"report written to {config.output_dir}")
     return RunOutcome(config.output_dir, tuple(config.output_dir / f.name for f in files),
                       len(run_result.processed), len(run_result.skipped))
 
 
-def _compute_and_render(config, target, paths, problems, sources, ws, progress, timings, started):
+def _font_warnings(config: RunConfig, paths: list[Path], progress: Progress) -> list[str]:
+    """Warn before the long work if the PDF would show empty boxes for some text."""
+    from .render.fonts import font_warning
+
+    warning = font_warning([config.title, config.author, *map(str, paths)])
+    if warning:
+        progress.warn(f"reportgen: warning: {warning}")
+    return [warning] if warning else []
+
+
+def _compute_and_render(config, target, paths, problems, sources, ws, progress, timings, started,
+                        warnings):
     ws.create(config.save_arrays)
     t0 = time.perf_counter()
     prepared = pipeline.prepare_images(paths, problems, ws, progress)
@@ -118,7 +131,8 @@ def _compute_and_render(config, target, paths, problems, sources, ws, progress, 
         charts={},
         warnings=tuple(
             [f"untrained weights ({', '.join(untrained)}): random initialization, seed "
-             f"{config.seed}; the maps and predictions carry no meaning"] if untrained else []),
+             f"{config.seed}; the maps and predictions carry no meaning"] if untrained else [])
+        + tuple(warnings),
     )
     files = output.write_outputs(run_result, ws, config.formats, started, progress)
     return run_result, files

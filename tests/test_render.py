@@ -63,3 +63,17 @@ def test_filter_grid_enlarges_without_blurring():
 def test_activation_grid_is_8_by_8():
     grid = pictures.activation_grid(np.random.default_rng(0).standard_normal((64, 112, 112)))
     assert grid.size == (8 * pictures.TILE + 7 * 2, 8 * pictures.TILE + 7 * 2)
+
+
+def test_font_coverage_is_checked_with_fontconfig():
+    import shutil
+
+    from reportgen.render.fonts import font_warning, uncovered_characters
+
+    if not shutil.which("fc-list"):
+        pytest.skip("fontconfig's fc-list is not installed")
+    adlam = "\U0001E900"   # no font on these machines covers Adlam
+    assert uncovered_characters(["plain ASCII", "Café"]) == []
+    assert uncovered_characters([f"name{adlam}.png", "Café"]) == [adlam]
+    warning = font_warning([adlam])
+    assert warning and "fonts-noto-cjk" in warning
