@@ -195,6 +195,20 @@ def test_usage_errors_exit_2_with_one_line(argv, message, tmp_path, capsys):
     assert message in err and "Traceback" not in err
 
 
+def test_unknown_flag_exits_2(capsys):
+    assert main(["run", "--bogus"]) == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_unwritable_output_is_refused_before_work(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert main(["run", "--weights", "untrained", "-o", str(blocker / "report")]) == 2
+    assert "cannot write in" in capsys.readouterr().err
+    assert main(["run", "--weights", "untrained", "-o", str(blocker)]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
 def test_no_images_found_is_a_usage_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["run", str(tmp_path / "empty"), "--weights", "untrained", "-o", str(tmp_path / "o")]) == 2
