@@ -222,3 +222,9 @@ def test_refuses_to_replace_a_folder_that_is_not_a_report(tmp_path, capsys):
     code = main(["run", "--weights", "untrained", "-o", str(precious)])
     assert code == 2 and "not empty" in capsys.readouterr().err
     assert (precious / "chapter1.tex").read_text() == "years of work"
+
+
+def test_debug_shows_the_traceback_of_an_expected_error(capsys):
+    assert main(["run", "-m", "vgg11", "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "unknown model 'vgg11'" in err
