@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import resource
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -37,6 +38,9 @@ def write_outputs(result: RunResult, ws, formats: tuple[str, ...], started: floa
     else:
         html_path.unlink()
     timings["total"] = time.perf_counter() - started
+    # Peak resident memory of this process so far (Linux reports KiB): nightly runs and the
+    # benchmark watch it stay flat in the number of images.
+    result.run["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     files.append(write_results_json(result, ws.root / "results.json"))
     return files
 

@@ -146,8 +146,8 @@ def run_model(spec: models.ModelSpec, source: weights.WeightSource, prepared: Pr
     t0 = time.perf_counter()
     filters_asset = f"assets/model__{spec.name}__filters.png"
     pictures.save_png(pictures.filter_grid(first_weights), ws.root / filters_asset)
-    noise_asset = f"assets/noise__{spec.name}__conv1.png"
-    pictures.save_png(pictures.activation_grid(noise_conv1, centre_only=True), ws.root / noise_asset)
+    noise_asset = f"assets/noise__{spec.name}__conv1.jpg"
+    pictures.save_jpeg(pictures.activation_grid(noise_conv1, centre_only=True), ws.root / noise_asset)
     seconds["figures"] += time.perf_counter() - t0
 
     result = ModelResult(
@@ -167,8 +167,8 @@ def _image_result(model: str, image_id: str, crop: np.ndarray, saliency_map: np.
     top5 = np.argsort(-probabilities, kind="stable")[:5]
     stem = f"assets/{image_id}__{model}"
     pictures.save_png(pictures.saliency_gray(saliency_map), ws.root / f"{stem}_saliency.png")
-    pictures.save_png(pictures.saliency_overlay(crop, saliency_map), ws.root / f"{stem}_overlay.png")
-    pictures.save_png(pictures.activation_grid(conv1), ws.root / f"{stem}_conv1.png")
+    pictures.save_jpeg(pictures.saliency_overlay(crop, saliency_map), ws.root / f"{stem}_overlay.jpg")
+    pictures.save_jpeg(pictures.activation_grid(conv1), ws.root / f"{stem}_conv1.jpg")
     return ImageModelResult(
         model=model,
         top5=tuple(Prediction(int(c), imagenet.label(int(c)), float(probabilities[c])) for c in top5),
@@ -176,8 +176,8 @@ def _image_result(model: str, image_id: str, crop: np.ndarray, saliency_map: np.
         target_logit=float(logits[target]),
         saliency=saliency.saliency_stats(saliency_map, crop),
         saliency_asset=f"{stem}_saliency.png",
-        overlay_asset=f"{stem}_overlay.png",
-        conv1_asset=f"{stem}_conv1.png",
+        overlay_asset=f"{stem}_overlay.jpg",
+        conv1_asset=f"{stem}_conv1.jpg",
     )
 
 

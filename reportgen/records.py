@@ -1,6 +1,6 @@
 """What the analysis produces and the rendering consumes: plain, frozen data.
 
-Asset paths are relative to the report folder (e.g. ``assets/cat-1a2b3c4d__vgg19_overlay.png``).
+Asset paths are relative to the report folder (e.g. ``assets/cat-1a2b3c4d__vgg19_overlay.jpg``).
 """
 
 from __future__ import annotations

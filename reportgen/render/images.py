@@ -1,6 +1,6 @@
 """Pictures from arrays: colormaps, overlays and grids (numpy + PIL, no pyplot state).
 
-Every function returns a PIL image; ``save_png`` writes it deterministically.
+Every function returns a PIL image; ``save_png`` and ``save_jpeg`` write them deterministically.
 """
 
 from __future__ import annotations
@@ -59,25 +59,43 @@ def grid(tiles: list[Image.Image], columns: int, gap: int = 2,
 
 
 def activation_grid(conv1: np.ndarray, columns: int = 8, centre_only: bool = False) -> Image.Image:
-    """(64, h, w) first-conv output -> 8x8 grid of |output| (viridis), tiles resampled to
-    TILE pixels by area averaging. Each channel is scaled from its own 1st to 99th
+    """(64, h, w) first-conv output -> 8x8 grid of |output| (viridis), each tile TILE
+    pixels, reduced by area averaging. Each tile is scaled from its own 1st to 99th
     percentile: the zero-padded border would otherwise set the range and flatten the
     texture inside (most visible on the noise image).
 
     centre_only: show each channel's central TILE x TILE pixels at full resolution instead
     of the whole channel reduced; for pixel-level texture (noise), which averaging erases.
     """
+    channels = np.abs(conv1.astype(np.float32))
+    n, h, w = channels.shape
     if centre_only:
-        h, w = conv1.shape[1:]
         top, left = (h - TILE) // 2, (w - TILE) // 2
-        conv1 = conv1[:, top:top + TILE, left:left + TILE]
-    tiles = []
-    for channel in np.abs(conv1.astype(np.float32)):
-        low, high = np.percentile(channel, [1, 99])
-        scaled = np.clip((channel - low) / (high - low), 0, 1) if high > low else np.zeros_like(channel)
-        tile = Image.fromarray(colormap(scaled, "viridis"), "RGB")
-        tiles.append(tile.resize((TILE, TILE), Image.BOX))
-    return grid(tiles, columns)
+        tiles = channels[:, top:top + TILE, left:left + TILE]
+    elif h % TILE == 0 and w % TILE == 0:
+        # Exact area average by reshaping (224 -> 56 for VGG, 112 -> 56 for ResNet):
+        # reducing first makes scaling and colouring 4-16x cheaper.
+        tiles = channels.reshape(n, TILE, h // TILE, TILE, w // TILE).mean(axis=(2, 4))
+    else:
+        tiles = np.stack([np.asarray(Image.fromarray(c).resize((TILE, TILE), Image.BOX))
+                          for c in channels])
+    low, high = np.percentile(tiles.reshape(n, -1), [1, 99], axis=1)
+    span = np.where(high > low, high - low, 1.0)
+    scaled = np.clip((tiles - low[:, None, None]) / span[:, None, None], 0, 1)
+    scaled[high <= low] = 0
+    rows = math.ceil(n / columns)
+    gap = 2
+    canvas = np.ones((rows * TILE + (rows - 1) * gap, columns * TILE + (columns - 1) * gap),
+                     dtype=np.float32)
+    colours = np.full(canvas.shape + (3,), 255, dtype=np.uint8)
+    mask = np.zeros(canvas.shape, dtype=bool)
+    for i in range(n):
+        r, c = divmod(i, columns)
+        y, x = r * (TILE + gap), c * (TILE + gap)
+        canvas[y:y + TILE, x:x + TILE] = scaled[i]
+        mask[y:y + TILE, x:x + TILE] = True
+    colours[mask] = colormap(canvas, "viridis")[mask]
+    return Image.fromarray(colours, "RGB")
 
 
 def filter_grid(weights: np.ndarray, columns: int = 8, tile: int = 32) -> Image.Image:
@@ -95,5 +113,13 @@ def filter_grid(weights: np.ndarray, columns: int = 8, tile: int = 32) -> Image.
 
 
 def save_png(image: Image.Image, path: Path) -> None:
-    """Deterministic PNG (Pillow writes no timestamp); optimize keeps reports small."""
-    image.save(path, format="PNG", optimize=True)
+    """Lossless, for what must stay exact (the crop the model saw, filters, gray maps).
+    Deterministic: Pillow writes no timestamp."""
+    image.save(path, format="PNG", compress_level=6)
+
+
+def save_jpeg(image: Image.Image, path: Path) -> None:
+    """For colour-mapped pictures (overlays, activation grids): 5-10x smaller than PNG,
+    and WeasyPrint embeds JPEG as it is instead of re-encoding it. Quality 90 without
+    chroma subsampling keeps the colormap's edges; libjpeg's output is deterministic."""
+    image.convert("RGB").save(path, format="JPEG", quality=90, subsampling=0)
