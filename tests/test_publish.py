@@ -107,6 +107,14 @@ def assert_complete(folder: Path) -> str:
     return results["created"] + str(results["run"]["seconds"]["total"])
 
 
+def one_photo(tmp_path: Path) -> Path:
+    """A folder holding one sample photo: the quickest real run."""
+    images = tmp_path / "in"
+    images.mkdir()
+    shutil.copy(REPO / "samples" / "rocket.jpg", images)
+    return images
+
+
 def reportgen_command(images: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "reportgen", "run", str(images), "-m", "resnet152",
             "--weights", "untrained", "-q", "-o", str(out)]
@@ -114,9 +122,7 @@ def reportgen_command(images: Path, out: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_sigkill_at_any_moment_leaves_a_complete_report(tmp_path):
-    images = tmp_path / "in"
-    images.mkdir()
-    shutil.copy(REPO / "samples" / "rocket.jpg", images)
+    images = one_photo(tmp_path)
     out = tmp_path / "report"
     started = time.monotonic()
     subprocess.run(reportgen_command(images, out), check=True, cwd=REPO)
@@ -136,9 +142,7 @@ def test_sigkill_at_any_moment_leaves_a_complete_report(tmp_path):
 
 @pytest.mark.slow
 def test_second_run_on_the_same_output_says_so_and_exits(tmp_path):
-    images = tmp_path / "in"
-    images.mkdir()
-    shutil.copy(REPO / "samples" / "rocket.jpg", images)
+    images = one_photo(tmp_path)
     out = tmp_path / "report"
     first = subprocess.Popen(reportgen_command(images, out), cwd=REPO)
     try:
