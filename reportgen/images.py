@@ -67,6 +67,18 @@ def find_images(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
     return unique, problems
 
 
+def shown_path(path: Path, inputs: list[Path]) -> str:
+    """How the report names an input: relative to the folder it was found in, prefixed
+    with that folder's name (``samples/cat.png``), so install locations and temporary
+    folders do not fill the headings; a file named directly, as it was named."""
+    absolute = Path(os.path.abspath(path))   # abspath: never follows (possibly looping) links
+    for root in inputs:
+        root = Path(os.path.abspath(root))
+        if root.is_dir() and absolute.is_relative_to(root):
+            return str(Path(root.name) / absolute.relative_to(root))
+    return str(path)
+
+
 def unsupported_reason(suffix: str) -> str:
     return (f"{UNSUPPORTED_EXTENSIONS[suffix]} files cannot be read by Pillow; "
             f"convert it to JPEG or PNG")

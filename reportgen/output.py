@@ -75,7 +75,7 @@ def write_results_json(result: RunResult, path: Path) -> Path:
             for m in result.models
         ],
         "images": [
-            {"id": i.id, "path": i.path, "sha256": i.sha256, "status": i.status,
+            {"id": i.id, "path": i.path, "shown": i.shown, "sha256": i.sha256, "status": i.status,
              "reason": i.reason or None, "notes": list(i.notes),
              "original_size": list(i.original_size) if i.original_size else None,
              "models": {name: {"top5": [asdict(p) for p in r.top5], "target": asdict(r.target),

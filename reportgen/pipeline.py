@@ -56,7 +56,7 @@ class PreparedImages:
 
 
 def prepare_images(paths: list[Path], problems: list[tuple[Path, str]], ws: Workspace,
-                   progress: Progress) -> PreparedImages:
+                   progress: Progress, input_roots: list[Path] = ()) -> PreparedImages:
     """Decode every file once; write its crop as an asset and its network input to scratch.
     A file that cannot be used becomes a skipped record with its reason."""
     used_ids: set[str] = set()
@@ -73,7 +73,8 @@ def prepare_images(paths: list[Path], problems: list[tuple[Path, str]], ws: Work
             digest = images.file_sha256(path)
         except InputError as exc:
             progress.warn(f"reportgen: skipped {exc.message}")
-            results.append(ImageResult(image_id, str(path), "skipped", _reason(exc, path)))
+            results.append(ImageResult(image_id, str(path), "skipped", _reason(exc, path),
+                                       shown=images.shown_path(path, input_roots)))
             continue
         n = len(ok_ids)
         crops[n] = decoded.crop
@@ -82,10 +83,11 @@ def prepare_images(paths: list[Path], problems: list[tuple[Path, str]], ws: Work
         ok_ids.append(image_id)
         results.append(ImageResult(image_id, str(path), "ok", sha256=digest,
                                    original_size=decoded.original_size, notes=decoded.notes,
-                                   crop_asset=crop_asset))
+                                   shown=images.shown_path(path, input_roots), crop_asset=crop_asset))
     for path, reason in problems:
         progress.warn(f"reportgen: skipped {path}: {reason}")
-        results.append(ImageResult(images.image_id(path, used_ids), str(path), "skipped", reason))
+        results.append(ImageResult(images.image_id(path, used_ids), str(path), "skipped", reason,
+                                   shown=images.shown_path(path, input_roots)))
     n_ok = len(ok_ids)
     return PreparedImages(results, inputs[:n_ok], crops[:n_ok], ok_ids)
 

@@ -38,6 +38,7 @@ class ImageResult:
     sha256: str | None = None
     original_size: tuple[int, int] | None = None
     notes: tuple[str, ...] = ()
+    shown: str = ""                    # how the report names it (images.shown_path)
     crop_asset: str | None = None
     models: dict[str, ImageModelResult] = field(default_factory=dict)
     agreement: dict[str, dict[str, float]] = field(default_factory=dict)  # "a|b" -> metrics

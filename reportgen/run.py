@@ -91,7 +91,7 @@ def _compute_and_render(config, target, paths, problems, sources, ws, progress, 
                         warnings):
     ws.create(config.save_arrays)
     t0 = time.perf_counter()
-    prepared = pipeline.prepare_images(paths, problems, ws, progress)
+    prepared = pipeline.prepare_images(paths, problems, ws, progress, list(config.inputs))
     noise_crop = images.noise_image(config.seed)
     noise_asset = pipeline.save_crop(noise_crop, "assets/noise__crop.png", ws)
     timings["decode"] = time.perf_counter() - t0

@@ -388,3 +388,12 @@ def test_class_table_and_label():
     assert len(imagenet.class_table()) == 1000
     assert imagenet.label(281) == "tabby"
     assert imagenet.label(0) == "tench"
+
+
+def test_shown_path_is_relative_to_the_folder_it_was_found_in(tmp_path):
+    from reportgen.images import shown_path
+
+    folder = tmp_path / "deep" / "photos"
+    (folder / "sub").mkdir(parents=True)
+    assert shown_path(folder / "sub" / "cat.png", [folder]) == "photos/sub/cat.png"
+    assert shown_path(tmp_path / "other.png", [folder]) == str(tmp_path / "other.png")
