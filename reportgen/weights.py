@@ -211,10 +211,15 @@ def resolve_params_file(spec: ModelSpec, path: Path) -> WeightSource:
 
 
 def load_network(spec: ModelSpec, source: WeightSource, build):
-    """A network of `spec` with the weights of `source` (build: ModelSpec -> Block)."""
+    """A network of `spec` with the weights of `source` (build: ModelSpec -> Block), for
+    input gradients only: no weight has a gradient buffer."""
     from .mx import mx
 
     net = build(spec)
+    # Set before the weights arrive: with the default grad_req='write', Gluon allocates and
+    # zero-fills a gradient buffer as large as the weights (550 MB for vgg19) that nothing
+    # here uses; skipping it halves the load time (vgg19: 1.5 s -> 0.8 s).
+    net.collect_params().setattr("grad_req", "null")
     if source.kind == "untrained":
         # A fixed seed gives the same weights on every run, so untrained reports diff cleanly.
         mx.random.seed(source.seed)

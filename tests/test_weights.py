@@ -428,6 +428,8 @@ def test_load_network_from_params_file(tiny_params):
         np.testing.assert_array_equal(got[name], value.asnumpy())
     x = mx.nd.array(np.random.default_rng(0).normal(size=(1, 3, 224, 224)))
     assert net(x).shape == (1, 3)
+    # Loaded for input gradients only: no weight-sized gradient buffers were allocated.
+    assert all(p.grad_req == "null" and p._grad is None for p in net.collect_params().values())
 
 
 def test_pretrained_download_then_load_network(tiny_params, mirror, monkeypatch, tmp_path):
