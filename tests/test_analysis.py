@@ -122,6 +122,23 @@ def test_top_mask_ties_go_to_the_earlier_index():
     assert np.flatnonzero(top_mask(flat_ties, 0.3)).tolist() == [0, 1, 2]
 
 
+@pytest.mark.parametrize("levels", [2, 5, 50])
+def test_top_mask_many_ties_against_a_stable_sort(levels):
+    # Few distinct values: the cut falls inside a run of ties, which the earlier pixels win.
+    values = np.random.default_rng(levels).integers(0, levels, (224, 224)).astype(np.float32)
+    for fraction in (0.05, 0.2, 0.5):
+        k = math.ceil(fraction * values.size)
+        expected = np.zeros(values.size, dtype=bool)
+        expected[np.argsort(-values.ravel(), kind="stable")[:k]] = True
+        np.testing.assert_array_equal(top_mask(values, fraction).ravel(), expected)
+
+
+def test_top_mask_ranks_nan_last():
+    values = np.array([np.nan, 1.0, np.nan, 2.0, 0.5])
+    assert np.flatnonzero(top_mask(values, 0.4)).tolist() == [1, 3]
+    assert np.flatnonzero(top_mask(values, 0.8)).tolist() == [0, 1, 3, 4]
+
+
 def test_top_mask_picks_the_largest_including_negatives():
     values = np.array([-1.0, -0.5, -3.0, -0.25, -2.0])
     assert np.flatnonzero(top_mask(values, 0.4)).tolist() == [1, 3]
