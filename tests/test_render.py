@@ -65,6 +65,31 @@ def test_activation_grid_is_8_by_8():
     assert grid.size == (8 * pictures.TILE + 7 * 2, 8 * pictures.TILE + 7 * 2)
 
 
+@pytest.mark.parametrize("shape,factor", [((64, 224, 224), 4), ((64, 112, 112), 2), ((2, 6, 9), 3)])
+def test_block_mean_against_a_reshaped_mean(shape, factor):
+    values = np.abs(np.random.default_rng(factor).standard_normal(shape)).astype(np.float32)
+    n, h, w = shape
+    expected = values.astype(np.float64).reshape(n, h // factor, factor, w // factor, factor).mean(axis=(2, 4))
+    np.testing.assert_allclose(pictures._block_mean(values, factor), expected, rtol=1e-6)
+
+
+def test_activation_grid_tiles_show_block_means_in_channel_order():
+    # Channel i is constant i outside a bright top-left block: after each tile's own
+    # 1st-99th percentile scaling, that block is yellow (viridis 1.0), the rest purple.
+    conv1 = np.zeros((64, 224, 224), dtype=np.float32)
+    conv1[:, :112, :112] = 5.0
+    conv1[7, :, :] = 0.0                      # a flat channel draws as the colormap's 0
+    grid = np.asarray(pictures.activation_grid(conv1))
+    step = pictures.TILE + 2
+    low, high = pictures.colormap(np.array([0.0, 1.0]), "viridis")
+    for i in (0, 7, 63):
+        r, c = divmod(i, 8)
+        tile = grid[r * step:r * step + pictures.TILE, c * step:c * step + pictures.TILE]
+        half = pictures.TILE // 2
+        assert (tile[:half - 1, :half - 1] == (low if i == 7 else high)).all()
+        assert (tile[half + 1:, half + 1:] == low).all()
+
+
 def test_font_coverage_is_checked_with_fontconfig():
     import shutil
 
