@@ -13,7 +13,7 @@ import pytest
 from conftest import load_net, seeded_params
 from reportgen import models
 from reportgen.analysis.compare import spearman
-from reportgen.analysis.gradients import forward_backward
+from reportgen.analysis.gradients import first_conv_output, forward_backward
 from reportgen.analysis.saliency import saliency_maps
 from reportgen.mx import autograd, mx
 
@@ -117,6 +117,8 @@ def test_recorded_forward_is_the_inference_forward(arch, params_dir):
     np.testing.assert_allclose(out.logits, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
     np.testing.assert_allclose(out.conv1, expected_conv1, rtol=1e-5, atol=1e-6)
     assert out.conv1.shape[1] == 64
+    split = models.prepare(load_net(arch, params))
+    np.testing.assert_allclose(first_conv_output(split, x), expected_conv1, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(out.targets, expected.argmax(axis=1))
 
 

@@ -47,9 +47,10 @@ def forward_backward(net, inputs: np.ndarray, target: int | None = None) -> Batc
 
 
 def first_conv_output(net, inputs: np.ndarray) -> np.ndarray:
-    """Forward only (inference mode), for inputs that need no gradient: (B, 64, h, w)."""
-    _, conv1 = net(mx.nd.array(inputs, dtype=inputs.dtype))
-    return conv1.asnumpy()
+    """The first convolution's output alone, for inputs that need nothing else (the noise
+    image): (B, 64, h, w). Running only that layer skips a whole forward and the build of
+    a second, inference-mode graph (0.3 s per model)."""
+    return net.first_conv(mx.nd.array(inputs, dtype=inputs.dtype)).asnumpy()
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
