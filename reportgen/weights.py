@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import http.client
 import os
 import shutil
@@ -24,6 +23,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import digest_cache
 from .errors import WeightsError
 from .models import ModelSpec
 
@@ -69,11 +69,7 @@ def expected_file_name(spec: ModelSpec) -> str:
 
 
 def sha1_of(path: Path) -> str:
-    digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return digest_cache.sha1_of(path)
 
 
 def _ways_out(spec: ModelSpec) -> str:
@@ -169,7 +165,7 @@ def fetch_pretrained(spec: ModelSpec, model_root: Path, on_progress=None) -> Pat
                 hint="check MXNET_GLUON_REPO points at a Gluon model-store mirror",
             ) from None
         unpacked = tmp_dir / file_name
-        got = sha1_of(unpacked)
+        got = digest_cache.hash_file(unpacked)
         if got != expected_sha1(spec):
             raise WeightsError(
                 f"{spec.name}: downloaded {file_name} has SHA-1 {got}, expected "
