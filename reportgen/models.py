@@ -109,8 +109,62 @@ def conv_layers(net: gluon.Block) -> list[tuple[str, nn.Conv2D]]:
     return found
 
 
-def prepare(net: gluon.HybridBlock, *, hybridize: bool = True) -> SplitNetwork:
+def fold_batchnorms(net: gluon.HybridBlock) -> int:
+    """Fold each BatchNorm that directly follows a Conv2D into that convolution's weights
+    and bias; returns how many were folded.
+
+    In inference BatchNorm is the per-channel affine map (x - mean) / sqrt(var + eps) *
+    gamma + beta, so conv-then-BN equals one convolution with weights scaled by
+    gamma / sqrt(var + eps) and a shifted bias: the same function, hence the same input
+    gradient, without 154 BatchNorm forwards and backwards in resnet152 (oneDNN runs a
+    global-statistics BatchNorm backward in its slow path). The network's first conv
+    keeps its BatchNorm: the report shows that conv's own output.
+    Call after the weights are loaded and after reading anything reported about them.
+    """
+    import numpy as np
+
+    first = next(iter(net.features._children.values()))
+    folded = 0
+    for block in list(_walk(net)):
+        if not isinstance(block, nn.HybridSequential):
+            continue
+        keys = list(block._children)
+        for conv_key, bn_key in zip(keys, keys[1:]):
+            conv, bn = block._children.get(conv_key), block._children.get(bn_key)
+            if (isinstance(conv, nn.Conv2D) and isinstance(bn, nn.BatchNorm)
+                    and conv is not first and conv.act is None):
+                block._children[conv_key] = _conv_with_bn(conv, bn, np)
+                del block._children[bn_key]
+                folded += 1
+    return folded
+
+
+def _conv_with_bn(conv: nn.Conv2D, bn: nn.BatchNorm, np) -> nn.Conv2D:
+    """A new Conv2D (with bias) computing bn(conv(x)) in inference mode."""
+    k = conv._kwargs
+    weight = conv.weight.data()
+    dtype = weight.dtype
+    w = weight.asnumpy().astype(np.float64)
+    b = conv.bias.data().asnumpy().astype(np.float64) if conv.bias is not None else 0.0
+    gamma = (np.ones(w.shape[0]) if bn._kwargs["fix_gamma"]
+             else bn.gamma.data().asnumpy().astype(np.float64))
+    scale = gamma / np.sqrt(bn.running_var.data().asnumpy().astype(np.float64) + bn._kwargs["eps"])
+    shift = bn.beta.data().asnumpy().astype(np.float64) - bn.running_mean.data().asnumpy() * scale
+    fused = nn.Conv2D(k["num_filter"], k["kernel"], k["stride"], k["pad"], k["dilate"],
+                      k["num_group"], k["layout"], use_bias=True,
+                      in_channels=w.shape[1] * k["num_group"])
+    fused.collect_params().setattr("grad_req", "null")
+    fused.cast(dtype)
+    fused.initialize(mx.init.Zero(), ctx=weight.context)
+    fused.weight.set_data(mx.nd.array(w * scale[:, None, None, None], dtype=dtype))
+    fused.bias.set_data(mx.nd.array(b * scale + shift, dtype=dtype))
+    return fused
+
+
+def prepare(net: gluon.HybridBlock, *, hybridize: bool = True, fold: bool = True) -> SplitNetwork:
     """Set a network with loaded weights up for input-gradient computation."""
+    if fold:
+        fold_batchnorms(net)
     make_inference_exact(net)
     # Only the input needs a gradient: skipping weight gradients halves the backward.
     net.collect_params().setattr("grad_req", "null")

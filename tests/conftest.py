@@ -27,8 +27,34 @@ def seeded_params(name: str, size: int, folder: Path, seed: int = 7) -> Path:
         mx.random.seed(seed)
         net.initialize(mx.init.Xavier())
         net(mx.nd.zeros((1, 3, size, size)))
+        randomize_batchnorm_statistics(net, seed)
         net.save_parameters(str(path))
     return path
+
+
+def randomize_batchnorm_statistics(net, seed: int) -> None:
+    """Fresh BatchNorms are the identity (mean 0, var 1, gamma 1, beta 0), which would let a
+    mistake in how their statistics are used (or folded into the convolutions) pass
+    unnoticed; trained ones are not. Give each its own plausible statistics."""
+    import numpy as np
+
+    from reportgen.mx import mx, nn
+
+    rng = np.random.default_rng(seed)
+    for block in _walk(net):
+        if isinstance(block, nn.BatchNorm):
+            n = block.gamma.shape[0]
+            for param, values in ((block.gamma, rng.uniform(0.5, 1.5, n)),
+                                  (block.beta, rng.normal(0, 0.2, n)),
+                                  (block.running_mean, rng.normal(0, 0.2, n)),
+                                  (block.running_var, rng.uniform(0.5, 2.0, n))):
+                param.set_data(mx.nd.array(values, dtype=param.dtype))
+
+
+def _walk(block):
+    yield block
+    for child in block._children.values():
+        yield from _walk(child)
 
 
 def load_net(name: str, params: Path, dtype: str = "float32"):

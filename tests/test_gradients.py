@@ -139,6 +139,25 @@ def test_gradients_are_deterministic_and_batch_independent(arch, params_dir):
     np.testing.assert_array_equal(first.targets, [3, 3, 3])
 
 
+def test_folding_batchnorms_keeps_the_function_and_its_gradient(params_dir):
+    """resnet152 with its BatchNorms folded into the convolutions (random, non-trivial BN
+    statistics) computes the same logits and the same input gradient as with them, in
+    float64 where rounding cannot hide a mistake; the first conv keeps its BatchNorm."""
+    params = seeded_params("resnet152", SMALL, params_dir)
+    x = random_inputs(2, SMALL, seed=8, dtype=np.float64)
+    plain = forward_backward(models.prepare(load_net("resnet152", params, "float64"), fold=False), x, 5)
+    net = load_net("resnet152", params, "float64")
+    batchnorms = lambda: [b for b in models._walk(net) if isinstance(b, mx.gluon.nn.BatchNorm)]
+    assert len(batchnorms()) == 155
+    assert models.fold_batchnorms(net) == 154
+    assert len(batchnorms()) == 1 and net.features[1] is batchnorms()[0]
+    folded = forward_backward(models.prepare(net, fold=False), x, 5)
+    np.testing.assert_allclose(folded.logits, plain.logits, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(folded.conv1, plain.conv1, rtol=1e-12, atol=0)
+    assert relative_error(folded.gradients, plain.gradients) < 1e-10
+    assert folded.gradients.dtype == np.float64
+
+
 def test_no_weight_gradients_are_kept(params_dir):
     """Only the input gets a gradient: weight gradients would double the backward's cost."""
     net = load_net("vgg16", seeded_params("vgg16", SMALL, params_dir))
