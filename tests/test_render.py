@@ -33,6 +33,24 @@ def test_pdf_refuses_missing_remote_or_outside_resources(tmp_path, src):
     assert not (root / "report.pdf").exists()
 
 
+def test_pdf_rendering_leaves_the_garbage_collector_as_it_found_it(tmp_path):
+    import gc
+    (tmp_path / "assets").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "assets" / "ok.png")
+    assert gc.isenabled()
+    write_pdf(page(tmp_path, "assets/ok.png"), tmp_path)
+    assert gc.isenabled()
+    with pytest.raises(ReportRenderError):
+        write_pdf(page(tmp_path, "assets/missing.png"), tmp_path)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        write_pdf(page(tmp_path, "assets/ok.png"), tmp_path)
+        assert not gc.isenabled()   # a caller's choice is kept
+    finally:
+        gc.enable()
+
+
 def test_templates_autoescape_and_strict_undefined():
     env = html.environment()
     assert env.from_string("{{ x }}").render(x="<img src=x onerror=alert(1)>") == \
