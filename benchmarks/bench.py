@@ -168,6 +168,7 @@ def run_end_to_end(images: Path, params: dict[str, Path], out: Path, batch_size:
         "wall_s": wall,
         "seconds": results["run"]["seconds"],
         "peak_rss_mb": results["run"]["peak_rss_mb"],
+        "peak_rss_before_pdf_mb": results["run"].get("peak_rss_before_pdf_mb"),
         "pdf_bytes": (out / "report.pdf").stat().st_size,
         "html_bytes": (out / "report.html").stat().st_size,
         "assets_bytes": sum(p.stat().st_size for p in (out / "assets").iterdir()),
@@ -240,7 +241,8 @@ def main() -> int:
                 report["scaling"][count] = {
                     "end_to_end_s": r["seconds"]["total"], "per_image_s": r["seconds"]["total"] / count,
                     "html_s": r["seconds"]["html"], "pdf_s": r["seconds"].get("pdf", 0.0),
-                    "peak_rss_mb": r["peak_rss_mb"], "pdf_bytes": r["pdf_bytes"]}
+                    "peak_rss_mb": r["peak_rss_mb"], "peak_rss_before_pdf_mb": r["peak_rss_before_pdf_mb"],
+                    "pdf_bytes": r["pdf_bytes"]}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -307,7 +309,8 @@ def print_report(report: dict) -> None:
         print(f"  floor at batch {size:<3d} {seconds:6.1f} s")
     for count, row in report.get("scaling", {}).items():
         print(f"  {count:4d} images: {row['end_to_end_s']:.1f} s, {row['per_image_s']:.2f} s/image, "
-              f"HTML {row['html_s']:.2f} s, PDF {row['pdf_s']:.1f} s, peak RSS {row['peak_rss_mb']:.0f} MB")
+              f"HTML {row['html_s']:.2f} s, PDF {row['pdf_s']:.1f} s, peak RSS {row['peak_rss_mb']:.0f} MB "
+              f"({row['peak_rss_before_pdf_mb']:.0f} MB before the PDF)")
     print("targets:")
     for row in report["targets"]:
         print(f"  [{'met' if row['met'] else 'NOT MET':7s}] {row['target']}: {row['measured']}")

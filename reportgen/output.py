@@ -29,6 +29,8 @@ def write_outputs(result: RunResult, ws, formats: tuple[str, ...], started: floa
     html_path = html.write_report(result, ws.root)
     timings["html"] = time.perf_counter() - t0
     if "pdf" in formats:
+        # Which phase sets the peak: the networks, or WeasyPrint's document for the PDF.
+        result.run["peak_rss_before_pdf_mb"] = peak_rss_mb()
         progress.message("rendering PDF")
         t0 = time.perf_counter()
         files.append(pdf.write_pdf(html_path, ws.root))
