@@ -128,9 +128,10 @@ def _forward_backward(split, batch, train_mode: bool):
 
 
 def measure_floor(inputs, params: dict[str, Path], batch_size: int,
-                  variant: str = "correct") -> dict[str, float]:
+                  variant: str = "correct") -> tuple[dict[str, float], float]:
     """Seconds of pure forward + input backward per model over all inputs, after one
-    warm-up batch (the graph build), nothing else."""
+    warm-up batch (the graph build), nothing else; and how many cores that kept busy (CPU
+    seconds per wall second): whether other work could run beside it for free."""
     from reportgen import models
     from reportgen.analysis.gradients import forward_backward
 
@@ -153,10 +154,7 @@ def measure_floor(inputs, params: dict[str, Path], batch_size: int,
         wall_total += seconds[name]
         cpu_total += time.process_time() - cpu_started
         del split, net
-    # How many cores the network keeps busy (CPU seconds per wall second of the timed
-    # loops): whether other work could run beside it for free.
-    seconds["_cores_busy"] = cpu_total / max(wall_total, 1e-9)
-    return seconds
+    return seconds, cpu_total / max(wall_total, 1e-9)
 
 
 def run_end_to_end(images: Path, params: dict[str, Path], out: Path, batch_size: int) -> dict:
@@ -201,11 +199,13 @@ def main() -> int:
         make_images(images, args.images)
         inputs = load_inputs(images)
 
-        floors, runs = [], []
+        floors, busies, runs = [], [], []
         for i in range(args.repeat):
-            floors.append(measure_floor(inputs, params, args.batch_size))
+            floor_seconds, busy = measure_floor(inputs, params, args.batch_size)
+            floors.append(floor_seconds)
+            busies.append(busy)
             runs.append(run_end_to_end(images, params, work / f"out{i}", args.batch_size))
-        cores_busy = statistics.median(f.pop("_cores_busy") for f in floors)
+        cores_busy = statistics.median(busies)
         floor = statistics.median(sum(f.values()) for f in floors)
         total = statistics.median(r["seconds"]["total"] for r in runs)
         wall = statistics.median(r["wall_s"] for r in runs)
@@ -234,14 +234,12 @@ def main() -> int:
             report["variants_floor_s"] = {"correct": floor}
             for variant in VARIANTS:
                 if variant != "correct":
-                    timed = measure_floor(inputs, params, args.batch_size, variant)
-                    timed.pop("_cores_busy")
+                    timed, _ = measure_floor(inputs, params, args.batch_size, variant)
                     report["variants_floor_s"][variant] = sum(timed.values())
         if args.batch_sweep:
             report["batch_sweep_floor_s"] = {}
             for size in (int(n) for n in args.batch_sweep.split(",")):
-                timed = measure_floor(inputs, params, size)
-                timed.pop("_cores_busy")
+                timed, _ = measure_floor(inputs, params, size)
                 report["batch_sweep_floor_s"][size] = sum(timed.values())
         if args.scaling:
             report["scaling"] = {}
