@@ -76,24 +76,49 @@ def _walk(block: gluon.Block):
 
 
 class SplitNetwork(gluon.HybridBlock):
-    """The zoo network cut after its first convolution, so one forward pass yields both the
-    logits and the first conv layer's output (Gluon forward hooks do not fire inside a
-    hybridized parent)."""
+    """The zoo network cut in three, so that one forward and one backward give the logits,
+    the first conv layer's output and the Grad-CAM layer's output and gradient (Gluon
+    forward hooks do not fire inside a hybridized parent):
+
+    - ``first_conv``: ``features[0]``;
+    - ``body``: from there to the Grad-CAM layer (``gradcam_layer``): for VGG the ReLU
+      after the last convolution, before the final max-pool; for ResNet the output of the
+      last stage, before the global average pool;
+    - ``head``: the rest, up to the logits.
+
+    Called as a whole (``split(x)``) it is the plain network: (logits, conv1).
+    """
 
     def __init__(self, net: gluon.HybridBlock, **kwargs):
         super().__init__(**kwargs)
         layers = list(net.features._children.values())
         if not isinstance(layers[0], nn.Conv2D):
             raise TypeError(f"{type(net).__name__}: features[0] is not a Conv2D")
+        cut = gradcam_cut(net)
+        self.gradcam_layer = f"features.{cut - 1}"
         with self.name_scope():
             self.first_conv = layers[0]
-            self.rest = nn.HybridSequential(prefix="")
-            self.rest.add(*layers[1:])
-            self.rest.add(net.output)
+            self.body = nn.HybridSequential(prefix="")
+            self.body.add(*layers[1:cut])
+            self.head = nn.HybridSequential(prefix="")
+            self.head.add(*layers[cut:])
+            self.head.add(net.output)
 
     def hybrid_forward(self, F, x):
         conv1 = self.first_conv(x)
-        return self.rest(conv1), conv1
+        return self.head(self.body(conv1)), conv1
+
+
+def gradcam_cut(net: gluon.HybridBlock) -> int:
+    """Index in ``net.features`` of the first layer after the Grad-CAM layer: VGG's final
+    max-pool (the last one: after it come the fully connected layers), ResNet's global
+    average pool (after its last stage)."""
+    layers = list(net.features._children.values())
+    for kind in (nn.GlobalAvgPool2D, nn.MaxPool2D):
+        found = [i for i, layer in enumerate(layers) if isinstance(layer, kind)]
+        if found:
+            return found[-1]
+    raise TypeError(f"{type(net).__name__}: no pooling layer to place Grad-CAM before")
 
 
 def conv_layers(net: gluon.Block) -> list[tuple[str, nn.Conv2D]]:
@@ -170,10 +195,63 @@ def prepare(net: gluon.HybridBlock, *, hybridize: bool = True, fold: bool = True
     net.collect_params().setattr("grad_req", "null")
     split = SplitNetwork(net)
     if hybridize:
-        split.hybridize(static_alloc=True, static_shape=True)
+        # Each part gets its own static graph: they are called one by one (see
+        # analysis.gradients.forward_backward); calling the whole uses the same parts.
+        for part in (split.first_conv, split.body, split.head):
+            part.hybridize(static_alloc=True, static_shape=True)
     return split
 
 
 def mx_threads() -> str:
     """The OpenMP thread count MXNet was imported with (reportgen.mx sets it first)."""
     return os.environ.get("OMP_NUM_THREADS", "")
+
+
+SANITY_STAGES = 5   # stages of randomization_stages, for progress estimates
+
+
+def randomization_stages(split: SplitNetwork) -> list[tuple[str, list[gluon.Block]]]:
+    """The stages of the cascading model-parameter randomization test (Adebayo et al. 2018),
+    from the logits downward, each a list of blocks whose weights are re-initialized
+    together: for VGG the output layer, fc6-fc7, then conv blocks 5, 4 and 3; for ResNet
+    the output layer, then stages 4, 3, 2 and 1. The first conv and the blocks before
+    stage 1 / conv block 3 are never randomized (five stages per network)."""
+    stages: list[tuple[str, list[gluon.Block]]] = [("logits (output layer)", [split.head[-1]])]
+    dense = [b for b in list(split.head._children.values())[:-1] if isinstance(b, nn.Dense)]
+    if dense:   # VGG: fc6 and fc7 sit in its features, between the last pool and the output
+        stages.append(("fc6-fc7", dense))
+        blocks, current = [], []
+        for layer in [split.first_conv, *split.body._children.values()]:
+            if isinstance(layer, nn.Conv2D):
+                current.append(layer)
+            elif isinstance(layer, nn.MaxPool2D) and current:
+                blocks.append(current)
+                current = []
+        if current:
+            blocks.append(current)
+        for number in (5, 4, 3):
+            stages.append((f"conv block {number}", blocks[number - 1]))
+    else:       # ResNet: its four stages
+        resnet_stages = [b for b in split.body._children.values() if isinstance(b, nn.HybridSequential)]
+        for number in (4, 3, 2, 1):
+            stages.append((f"stage {number}", [resnet_stages[number - 1]]))
+    return stages
+
+
+def randomize_blocks(blocks: list[gluon.Block], rng: np.random.Generator) -> None:
+    """Re-initialize in place every weight of `blocks` from N(0, 2 / fan_in) (He et al.:
+    keeps the activations' scale through ReLUs, so the maps stay non-degenerate) and every
+    bias to 0. Folded BatchNorms live in their convolutions' weights and biases and are
+    randomized with them. The values are written into the existing arrays, so hybridized
+    graphs use them at once."""
+    for block in blocks:
+        for name, param in sorted(block.collect_params().items()):
+            shape = param.shape
+            if name.endswith("weight"):
+                fan_in = int(np.prod(shape[1:]))
+                values = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+            elif name.endswith("bias"):
+                values = np.zeros(shape)
+            else:
+                continue
+            param.set_data(mx.nd.array(values, dtype=param.data().dtype, ctx=param.data().context))
