@@ -34,6 +34,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError("must be in (0, 1]")
+    return value
+
+
 def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
     """explicit_only: every default is SUPPRESS, so parsing tells which options the user
     actually gave (they win over --config)."""
@@ -74,6 +81,26 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
                      help="comma-separated: html,pdf (results.json is always written)")
     run.add_argument("--save-arrays", action="store_true", default=default(False),
                      help="also write arrays/<image>__<model>.npz with inputs, gradients, maps")
+    methods = run.add_argument_group("attribution methods and checks")
+    methods.add_argument("--methods", type=_comma_list, default=default(RunConfig.methods), metavar="LIST",
+                         help="comma-separated from saliency, gradcam, smoothgrad, integrated_gradients, "
+                              "or all (saliency always runs; default: saliency,gradcam)")
+    methods.add_argument("--smoothgrad-samples", type=_positive, default=default(RunConfig.smoothgrad_samples),
+                         metavar="N", help="noisy copies per image (default 25)")
+    methods.add_argument("--smoothgrad-noise", type=_fraction, default=default(RunConfig.smoothgrad_noise),
+                         metavar="SIGMA", help="noise std as a fraction of the input's range (default 0.15)")
+    methods.add_argument("--ig-steps", type=_positive, default=default(RunConfig.ig_steps), metavar="N",
+                         help="Integrated Gradients: points on the path (default 32)")
+    methods.add_argument("--ig-rule", default=default(RunConfig.ig_rule),
+                         help="quadrature, as Captum names them: riemann_trapezoid (default), "
+                              "riemann_left, riemann_right, riemann_middle, gausslegendre")
+    methods.add_argument("--ig-baseline", choices=("black", "mean"), default=default(RunConfig.ig_baseline),
+                         help="black: the all-black image, normalized (default); mean: the ImageNet mean colour")
+    methods.add_argument("--checks", type=_comma_list, default=default(()), metavar="LIST",
+                         help="comma-separated: faithfulness (deletion/insertion curves), sanity "
+                              "(cascading weight randomization)")
+    methods.add_argument("--sanity-images", type=_positive, default=default(RunConfig.sanity_images), metavar="N",
+                         help="images the sanity check recomputes (default 4)")
     run.add_argument("-q", "--quiet", action="store_true", default=default(False),
                      help="no progress on stderr (skipped inputs and errors are still shown)")
     run.add_argument("--config", type=Path, default=None, metavar="FILE",
@@ -112,6 +139,7 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> RunConfig:
     bad = [f for f in args.formats if f not in FORMATS]
     if bad or not args.formats:
         raise UsageError(f"--format {','.join(args.formats)}: choose from {','.join(FORMATS)}")
+    methods, checks = _methods_and_checks(args)
     return RunConfig(
         inputs=tuple(args.inputs) or (bundled_samples(),),
         output_dir=args.output,
@@ -128,7 +156,48 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> RunConfig:
         save_arrays=args.save_arrays,
         quiet=args.quiet,
         command_line=("reportgen", *argv),
+        methods=methods,
+        smoothgrad_samples=args.smoothgrad_samples,
+        smoothgrad_noise=args.smoothgrad_noise,
+        ig_steps=args.ig_steps,
+        ig_rule=args.ig_rule,
+        ig_baseline=args.ig_baseline,
+        checks=checks,
+        sanity_images=args.sanity_images,
     )
+
+
+def _methods_and_checks(args) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """--methods in the canonical order with saliency first (always on), and --checks."""
+    from .analysis.attribution import IG_BASELINES, IG_RULES, METHODS
+    from .attribute import CHECKS
+
+    asked = set(args.methods)
+    if "all" in asked:
+        asked = set(METHODS)
+    unknown = sorted(asked - set(METHODS))
+    if unknown:
+        raise UsageError(f"--methods: unknown method {', '.join(unknown)}",
+                         hint=f"choose from {', '.join(METHODS)}, or all")
+    bad_checks = sorted(set(args.checks) - set(CHECKS))
+    if bad_checks:
+        raise UsageError(f"--checks: unknown check {', '.join(bad_checks)}",
+                         hint=f"choose from {', '.join(CHECKS)}")
+    if args.ig_rule not in IG_RULES:
+        raise UsageError(f"--ig-rule {args.ig_rule}: unknown rule", hint=f"choose from {', '.join(IG_RULES)}")
+    if args.ig_baseline not in IG_BASELINES:
+        raise UsageError(f"--ig-baseline {args.ig_baseline}: choose black or mean")
+    if args.ig_rule == "riemann_trapezoid" and args.ig_steps < 2:
+        raise UsageError("--ig-steps 1: riemann_trapezoid needs at least 2 steps")
+    for name, value in (("--smoothgrad-samples", args.smoothgrad_samples), ("--ig-steps", args.ig_steps),
+                        ("--sanity-images", args.sanity_images)):
+        if value < 1:
+            raise UsageError(f"{name} {value}: must be at least 1")
+    if not 0 < args.smoothgrad_noise <= 1:
+        raise UsageError(f"--smoothgrad-noise {args.smoothgrad_noise}: must be in (0, 1]")
+    methods = tuple(m for m in METHODS if m in asked or m == "saliency")
+    checks = tuple(c for c in CHECKS if c in args.checks)
+    return methods, checks
 
 
 def bundled_samples() -> Path:

@@ -22,6 +22,10 @@ def _int(value):
     return value if type(value) is int else None   # bool is an int in Python: not here
 
 
+def _number(value):
+    return float(value) if type(value) in (int, float) else None
+
+
 def _bool(value):
     return value if isinstance(value, bool) else None
 
@@ -52,6 +56,14 @@ KEYS = {
     "save-arrays": ("save_arrays", _bool, "true or false"),
     "quiet": ("quiet", _bool, "true or false"),
     "log-file": ("log_file", _str, "a path"),
+    "methods": ("methods", _str_list, "a list of method names"),
+    "smoothgrad-samples": ("smoothgrad_samples", _int, "a whole number"),
+    "smoothgrad-noise": ("smoothgrad_noise", _number, "a number in (0, 1]"),
+    "ig-steps": ("ig_steps", _int, "a whole number"),
+    "ig-rule": ("ig_rule", _str, "a rule name such as riemann_trapezoid"),
+    "ig-baseline": ("ig_baseline", _str, '"black" or "mean"'),
+    "checks": ("checks", _str_list, "a list from faithfulness, sanity"),
+    "sanity-images": ("sanity_images", _int, "a whole number"),
 }
 PATH_KEYS = {"output", "model_root", "log_file"}
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .records import RunResult
 
-SCHEMA = "reportgen.results/1"
+SCHEMA = "reportgen.results/2"
 
 
 def write_outputs(result: RunResult, ws, formats: tuple[str, ...], started: float,
@@ -68,21 +68,22 @@ def write_results_json(result: RunResult, path: Path) -> Path:
         "target": result.target_mode,
         "weights_meaningful": result.weights_meaningful,
         "warnings": list(result.warnings),
+        "methods": result.methods,
+        "checks": list(result.checks),
         "models": [
             {"name": m.name, "zoo_name": m.zoo_name, "family": m.family,
              "weights": {"source": m.weights["kind"], "file": m.weights["path"],
                          "sha1": m.weights["sha1"], "seed": m.weights["seed"]},
-             "first_conv_output_shape": list(m.conv1_shape),
-             "conv_layers": list(m.conv_layers), "seconds": m.seconds}
+             "first_conv_output_shape": list(m.conv1_shape), "gradcam_layer": m.gradcam_layer,
+             "conv_layers": list(m.conv_layers), "seconds": m.seconds,
+             **({"sanity": m.sanity} if m.sanity is not None else {})}
             for m in result.models
         ],
         "images": [
             {"id": i.id, "path": i.path, "shown": i.shown, "sha256": i.sha256, "status": i.status,
              "reason": i.reason or None, "notes": list(i.notes),
              "original_size": list(i.original_size) if i.original_size else None,
-             "models": {name: {"top5": [asdict(p) for p in r.top5], "target": asdict(r.target),
-                               "target_logit": r.target_logit, "saliency": r.saliency}
-                        for name, r in i.models.items()},
+             "models": {name: _image_model(r) for name, r in i.models.items()},
              "agreement": i.agreement}
             for i in result.images
         ],
@@ -93,10 +94,30 @@ def write_results_json(result: RunResult, path: Path) -> Path:
     return path
 
 
+def _image_model(r) -> dict:
+    """One image x model: predictions, and per method its map's numbers (what was not run
+    is absent)."""
+    methods = {}
+    for name, method in r.methods.items():
+        entry = {"stats": method.stats}
+        if method.completeness_gap is not None:
+            entry["completeness_gap"] = method.completeness_gap
+        if method.faithfulness is not None:
+            entry["faithfulness"] = method.faithfulness
+        methods[name] = entry
+    out = {"top5": [asdict(p) for p in r.top5], "target": asdict(r.target),
+           "target_logit": r.target_logit, "methods": methods}
+    if r.random_order is not None:
+        out["faithfulness_random_order"] = r.random_order
+    return out
+
+
 def _finite(value):
     """NaN and infinities become null: results.json stays valid JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():   # numpy scalars
+        return _finite(value.item())
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import imagenet, images, models, weights
-from .analysis import compare, filters, saliency
+from . import attribute, imagenet, images, models, weights
+from .analysis import filters, saliency
 from .analysis.gradients import first_conv_output, forward_backward, softmax
 from .errors import InputError
 from .progress import Progress
-from .records import ImageModelResult, ImageResult, ModelResult, Prediction, Summary
+from .records import ImageModelResult, ImageResult, MethodResult, ModelResult, Prediction, Summary
 from .render import images as pictures
 
 
@@ -106,7 +106,9 @@ def _reason(exc: InputError, path: Path) -> str:
 
 def run_model(spec: models.ModelSpec, source: weights.WeightSource, prepared: PreparedImages,
               noise_crop: np.ndarray, target: int | None, batch_size: int, ws: Workspace,
-              save_arrays: bool, progress: Progress) -> tuple[ModelResult, dict[str, ImageModelResult]]:
+              save_arrays: bool, progress: Progress,
+              settings: attribute.MethodSettings = attribute.MethodSettings()
+              ) -> tuple[ModelResult, dict[str, ImageModelResult]]:
     """All images through one model; the network is freed when this returns."""
     seconds = {"load": 0.0, "network": 0.0, "figures": 0.0}
     started = time.perf_counter()
@@ -118,29 +120,62 @@ def run_model(spec: models.ModelSpec, source: weights.WeightSource, prepared: Pr
     del conv_weights
     split = models.prepare(net)
     seconds["load"] = time.perf_counter() - started
+    for method in settings.methods:
+        seconds[method] = 0.0
+    for check in settings.checks:
+        seconds[check] = 0.0
 
+    t0 = time.perf_counter()
+    ig_baseline_logits = attribute.baseline_logits(split, settings, prepared.inputs)
+    seconds["integrated_gradients" if ig_baseline_logits is not None else "network"] += time.perf_counter() - t0
+    sanity_ids = set(prepared.ok_ids[:settings.sanity_images]) if "sanity" in settings.checks else set()
+    sanity_originals: dict[str, tuple[str, int, int, dict[str, np.ndarray]]] = {}
     per_image: dict[str, ImageModelResult] = {}
     for begin in range(0, len(prepared.ok_ids), batch_size):
         end = min(begin + batch_size, len(prepared.ok_ids))
+        ids = prepared.ok_ids[begin:end]
+        batch = np.ascontiguousarray(prepared.inputs[begin:end])
         t0 = time.perf_counter()
-        out = forward_backward(split, np.ascontiguousarray(prepared.inputs[begin:end]), target)
-        t1 = time.perf_counter()
-        maps = saliency.saliency_maps(out.gradients)
+        out = forward_backward(split, batch, target)
+        seconds["network"] += time.perf_counter() - t0
+        done = f"{spec.name}: {end}/{len(prepared.ok_ids)} images"
+        progress.advance(end - begin, f"{done}: saliency")
+
+        def on_chunk(rows, method, images_so_far=begin):
+            progress.advance(rows, f"{spec.name}: images {images_so_far + 1}-{end}: {method}")
+
+        attributions, maps, extras = attribute.batch_attributions(
+            split, batch, out, ids, settings, batch_size, ig_baseline_logits, seconds, on_chunk)
         probabilities = softmax(out.logits)
         for j, n in enumerate(range(begin, end)):
-            image_id = prepared.ok_ids[n]
-            per_image[image_id] = _image_result(spec.name, image_id, prepared.crops[n], maps[j],
-                                                probabilities[j], out.logits[j],
-                                                int(out.targets[j]), out.conv1[j], ws)
-            np.save(ws.scratch / f"{image_id}__{spec.name}.npy", maps[j])
+            image_id = ids[j]
+            target_j = int(out.targets[j])
+            image_maps = {m: maps[m][j] for m in maps}
+            checked = None
+            if "faithfulness" in settings.checks:
+                t0 = time.perf_counter()
+                checked, rows = attribute.image_faithfulness(
+                    split, batch[j], image_maps, target_j, float(probabilities[j, target_j]),
+                    image_id, settings, batch_size)
+                seconds["faithfulness"] += time.perf_counter() - t0
+                progress.advance(rows * attribute.FORWARD_COST, f"{done}: faithfulness")
+            if image_id in sanity_ids:
+                sanity_originals[image_id] = (image_id, n, target_j, image_maps)
+            t0 = time.perf_counter()
+            per_image[image_id] = _image_result(
+                spec.name, image_id, prepared.crops[n], image_maps, probabilities[j],
+                out.logits[j], target_j, out.conv1[j], ws,
+                gaps={k: float(v[j]) for k, v in extras.items()}, faithfulness=checked)
+            for method, values in image_maps.items():
+                np.save(ws.scratch / f"{image_id}__{spec.name}__{method}.npy", values)
             if save_arrays:
-                np.savez_compressed(ws.arrays / f"{image_id}__{spec.name}.npz",
-                                    input=prepared.inputs[n], gradient=out.gradients[j].astype(np.float32),
-                                    saliency=maps[j], conv1=out.conv1[j].astype(np.float32),
-                                    target=np.int64(out.targets[j]))
-        seconds["network"] += t1 - t0
-        seconds["figures"] += time.perf_counter() - t1
-        progress.advance(end - begin, f"{spec.name}: {end}/{len(prepared.ok_ids)} images")
+                np.savez_compressed(
+                    ws.arrays / f"{image_id}__{spec.name}.npz",
+                    input=prepared.inputs[n], gradient=out.gradients[j].astype(np.float32),
+                    saliency=maps["saliency"][j], conv1=out.conv1[j].astype(np.float32),
+                    target=np.int64(target_j), gradcam_layer=np.str_(split.gradcam_layer),
+                    **{m: attributions[m][j].astype(np.float32) for m in attributions if m != "saliency"})
+            seconds["figures"] += time.perf_counter() - t0
 
     t0 = time.perf_counter()
     noise_conv1 = first_conv_output(split, images.normalize(noise_crop)[None])[0]
@@ -152,10 +187,20 @@ def run_model(spec: models.ModelSpec, source: weights.WeightSource, prepared: Pr
     pictures.save_jpeg(pictures.activation_grid(noise_conv1, centre_only=True), ws.root / noise_asset)
     seconds["figures"] += time.perf_counter() - t0
 
+    sanity = None
+    if sanity_originals:
+        t0 = time.perf_counter()
+        progress.message(f"{spec.name}: sanity check: randomizing the weights stage by stage")
+        sanity = attribute.cascading_randomization(
+            split, prepared.inputs, [sanity_originals[i] for i in prepared.ok_ids if i in sanity_originals],
+            settings, batch_size, progress, spec.name)
+        seconds["sanity"] += time.perf_counter() - t0
+
     result = ModelResult(
         name=spec.name, zoo_name=spec.zoo_name, family=spec.family, weights=asdict(source),
         filters_asset=filters_asset, filter_size=spec.filter_size, noise_conv1_asset=noise_asset,
-        conv1_shape=tuple(noise_conv1.shape), conv_layers=conv_table, seconds=seconds)
+        conv1_shape=tuple(noise_conv1.shape), conv_layers=conv_table, seconds=seconds,
+        gradcam_layer=split.gradcam_layer, sanity=sanity)
     del split, net
     gc.collect()
     progress.message(f"{spec.name}: done: {len(per_image)} images, "
@@ -163,57 +208,32 @@ def run_model(spec: models.ModelSpec, source: weights.WeightSource, prepared: Pr
     return result, per_image
 
 
-def _image_result(model: str, image_id: str, crop: np.ndarray, saliency_map: np.ndarray,
+def _image_result(model: str, image_id: str, crop: np.ndarray, maps: dict[str, np.ndarray],
                   probabilities: np.ndarray, logits: np.ndarray, target: int,
-                  conv1: np.ndarray, ws: Workspace) -> ImageModelResult:
+                  conv1: np.ndarray, ws: Workspace, gaps: dict[str, float],
+                  faithfulness: dict | None) -> ImageModelResult:
     top5 = np.argsort(-probabilities, kind="stable")[:5]
     stem = f"assets/{image_id}__{model}"
-    pictures.save_png(pictures.saliency_gray(saliency_map), ws.root / f"{stem}_saliency.png")
-    pictures.save_jpeg(pictures.saliency_overlay(crop, saliency_map), ws.root / f"{stem}_overlay.jpg")
+    methods = {}
+    for method, values in maps.items():
+        suffix = "" if method == "saliency" else f"_{method}"
+        overlay = f"{stem}{suffix}_overlay.jpg"
+        pictures.save_jpeg(pictures.saliency_overlay(crop, values), ws.root / overlay)
+        gray = None
+        if method == "saliency":
+            gray = f"{stem}_saliency.png"
+            pictures.save_png(pictures.saliency_gray(values), ws.root / gray)
+        methods[method] = MethodResult(
+            stats=saliency.saliency_stats(values, crop), overlay_asset=overlay, map_asset=gray,
+            completeness_gap=gaps.get("completeness_gap") if method == "integrated_gradients" else None,
+            faithfulness=faithfulness[method] if faithfulness else None)
     pictures.save_jpeg(pictures.activation_grid(conv1), ws.root / f"{stem}_conv1.jpg")
     return ImageModelResult(
         model=model,
         top5=tuple(Prediction(int(c), imagenet.label(int(c)), float(probabilities[c])) for c in top5),
         target=Prediction(target, imagenet.label(target), float(probabilities[target])),
         target_logit=float(logits[target]),
-        saliency=saliency.saliency_stats(saliency_map, crop),
-        saliency_asset=f"{stem}_saliency.png",
-        overlay_asset=f"{stem}_overlay.jpg",
+        methods=methods,
+        random_order=faithfulness["random"] if faithfulness else None,
         conv1_asset=f"{stem}_conv1.jpg",
     )
-
-
-def compare_models(results: list[ImageResult], model_names: list[str],
-                   ws: Workspace) -> tuple[list[ImageResult], Summary]:
-    """Per image: pairwise saliency agreement; over the set: summaries and top-1 agreement."""
-    updated = []
-    pair_values: dict[str, dict[str, list[float]]] = {}
-    for image in results:
-        if image.status != "ok":
-            updated.append(image)
-            continue
-        maps = {m: np.load(ws.scratch / f"{image.id}__{m}.npy") for m in model_names}
-        agreement = compare.pair_metrics(maps)
-        for pair, metrics in agreement.items():
-            for metric, value in metrics.items():
-                pair_values.setdefault(pair, {}).setdefault(metric, []).append(value)
-        updated.append(replace(image, agreement=agreement))
-
-    ok = [i for i in updated if i.status == "ok"]
-    per_model = {
-        m: {metric: compare.summarize([i.models[m].saliency[metric] for i in ok])
-            for metric in ("concentration_top5", "edge_share_top20")}
-        for m in model_names
-    }
-    per_pair = {pair: {metric: compare.summarize(values) for metric, values in metrics.items()}
-                for pair, metrics in pair_values.items()}
-    top1 = {}
-    for a, b in compare.model_pairs(model_names):
-        agree = sum(i.models[a].top5[0].class_id == i.models[b].top5[0].class_id for i in ok)
-        top1[f"{a}|{b}"] = _rate(agree, len(ok))
-    all_agree = sum(len({i.models[m].top5[0].class_id for m in model_names}) == 1 for i in ok)
-    return updated, Summary(per_model, per_pair, top1, _rate(all_agree, len(ok)))
-
-
-def _rate(agree: int, of: int) -> dict:
-    return {"agree": agree, "of": of, "rate": agree / of if of else float("nan")}

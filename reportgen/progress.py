@@ -6,11 +6,16 @@ import sys
 import time
 
 
-class Progress:
-    """Counts units of network work (one image through one model) and prints a line per
-    step: on a terminal the line is rewritten in place, in a log a new line is written."""
+LOG_INTERVAL = 5.0   # seconds between progress lines when stderr is not a terminal
 
-    def __init__(self, total_units: int, quiet: bool = False, stream=None, log=None):
+
+class Progress:
+    """Counts units of network work (one forward + backward of one image through one model;
+    SmoothGrad's and IG's copies and the faithfulness forwards count as their share) and
+    prints a line per step with the share done: on a terminal the line is rewritten in
+    place, in a log a new line is written."""
+
+    def __init__(self, total_units: float, quiet: bool = False, stream=None, log=None):
         self.total = max(1, total_units)
         self.done = 0
         self.quiet = quiet
@@ -18,6 +23,7 @@ class Progress:
         self.log = log            # a RunLog: gets messages and warnings, not every step
         self.started = time.monotonic()
         self._inline = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._last_line = -float("inf")
 
     def message(self, text: str) -> None:
         if self.log:
@@ -33,17 +39,20 @@ class Progress:
         self._end_inline()
         print(text, file=self.stream, flush=True)
 
-    def advance(self, units: int, label: str) -> None:
+    def advance(self, units: float, label: str) -> None:
         self.done = min(self.total, self.done + units)
         if self.quiet:
             return
         elapsed = time.monotonic() - self.started
         left = elapsed / self.done * (self.total - self.done) if self.done else 0.0
-        line = (f"[{self.done}/{self.total}] {label} "
+        line = (f"[{100 * self.done / self.total:3.0f} %] {label} "
                 f"({elapsed:.0f} s elapsed, ~{left:.0f} s left)")
         if self._inline:
             print("\r\033[K" + line, end="", file=self.stream, flush=True)
-        else:
+        elif self.done >= self.total or time.monotonic() - self._last_line >= LOG_INTERVAL:
+            # Not a terminal (a cron log): a line every LOG_INTERVAL seconds at most, or
+            # SmoothGrad's and IG's chunks would write thousands.
+            self._last_line = time.monotonic()
             print(line, file=self.stream, flush=True)
 
     def _end_inline(self) -> None:

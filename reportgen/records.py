@@ -16,6 +16,17 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class MethodResult:
+    """One attribution method's map of one image by one model."""
+
+    stats: dict[str, float]            # analysis.saliency.saliency_stats of the map
+    overlay_asset: str                 # jet overlay on the crop
+    map_asset: str | None = None       # grayscale map (saliency)
+    completeness_gap: float | None = None   # Integrated Gradients only
+    faithfulness: dict | None = None   # analysis.faithfulness curves, areas, beats_random
+
+
+@dataclass(frozen=True)
 class ImageModelResult:
     """One image through one model."""
 
@@ -23,10 +34,13 @@ class ImageModelResult:
     top5: tuple[Prediction, ...]
     target: Prediction                 # the class whose logit was differentiated
     target_logit: float
-    saliency: dict[str, float]         # analysis.saliency.saliency_stats
-    saliency_asset: str                # grayscale map
-    overlay_asset: str                 # jet overlay on the crop
+    methods: dict[str, MethodResult]   # method name -> its map's numbers and figures
     conv1_asset: str                   # 8x8 grid of |first conv output|
+    random_order: dict | None = None   # faithfulness curves of a random pixel order
+
+    @property
+    def saliency(self) -> dict[str, float]:
+        return self.methods["saliency"].stats
 
 
 @dataclass(frozen=True)
@@ -41,7 +55,7 @@ class ImageResult:
     shown: str = ""                    # how the report names it (images.shown_path)
     crop_asset: str | None = None
     models: dict[str, ImageModelResult] = field(default_factory=dict)
-    agreement: dict[str, dict[str, float]] = field(default_factory=dict)  # "a|b" -> metrics
+    agreement: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # method -> "a|b" -> metrics
 
 
 @dataclass(frozen=True)
@@ -55,17 +69,23 @@ class ModelResult:
     noise_conv1_asset: str
     conv1_shape: tuple[int, ...]       # (64, h, w)
     conv_layers: tuple[dict, ...]      # analysis.filters.weight_stats rows
-    seconds: dict[str, float]          # load, network, figures
+    seconds: dict[str, float]          # load, network, figures, each method and check
+    gradcam_layer: str = ""            # structural path of the Grad-CAM layer, e.g. features.35
+    sanity: dict | None = None         # attribute.cascading_randomization
 
 
 @dataclass(frozen=True)
 class Summary:
     """Over the whole image set."""
 
-    per_model: dict[str, dict[str, dict]]   # model -> metric -> analysis.compare.summarize
-    per_pair: dict[str, dict[str, dict]]    # "a|b" -> metric -> summarize
+    per_model: dict[str, dict[str, dict[str, dict]]]  # method -> model -> metric -> compare.summarize
+    per_pair: dict[str, dict[str, dict[str, dict]]]   # method -> "a|b" -> metric -> summarize
     top1_agreement: dict[str, dict]         # "a|b" -> {"agree": n, "of": n, "rate": r}
     all_top1_agree: dict                    # {"agree": n, "of": n, "rate": r}
+    faithfulness: dict = field(default_factory=dict)  # method -> model -> metric -> summarize
+    completeness_gap: dict = field(default_factory=dict)  # model -> summarize, and "flagged"
+    sanity: dict = field(default_factory=dict)        # method -> model -> per stage means
+    findings: tuple[str, ...] = ()          # sentences generated from the numbers
 
 
 @dataclass(frozen=True)
@@ -82,6 +102,8 @@ class RunResult:
     summary: Summary
     charts: dict[str, str]             # chart name -> asset
     warnings: tuple[str, ...] = ()
+    methods: dict = field(default_factory=dict)   # method -> parameters used (MethodSettings)
+    checks: tuple[str, ...] = ()       # "faithfulness", "sanity": the checks that ran
 
     @property
     def processed(self) -> tuple[ImageResult, ...]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, images, imagenet, models, output, pipeline, publish, weights
+from .summary import compare_models
 from .config import RunConfig
 from .errors import UsageError
 from .progress import Progress
@@ -64,17 +65,28 @@ def execute(config: RunConfig, stderr=None, log=None) -> RunOutcome:
         t0 = time.perf_counter()
         sources = resolve_weights(config)
         timings = {"weights_resolve": time.perf_counter() - t0}
-        progress = Progress(len(paths) * len(config.models), quiet=config.quiet, stream=stderr,
-                            log=log)
+        settings = config.method_settings()
+        progress = Progress(progress_units(settings, len(paths), len(config.models)),
+                            quiet=config.quiet, stream=stderr, log=log)
         warnings = _font_warnings(config, paths, progress)
         with publish.Staging(config.output_dir) as staging:
-            run_result, files = _compute_and_render(config, target, paths, problems, sources,
-                                                    pipeline.Workspace(staging.path), progress,
-                                                    timings, started, warnings)
+            run_result, files = _compute_and_render(config, settings, target, paths, problems,
+                                                    sources, pipeline.Workspace(staging.path),
+                                                    progress, timings, started, warnings)
             staging.publish()
     progress.message(f"report written to {config.output_dir}")
     return RunOutcome(config.output_dir, tuple(config.output_dir / f.name for f in files),
                       len(run_result.processed), len(run_result.skipped))
+
+
+def progress_units(settings, image_count: int, model_count: int) -> float:
+    """The run's network work in forward + backward units: per image and model the
+    methods' passes and the faithfulness forwards, per model the sanity cascade's."""
+    per_model = image_count * settings.rows_per_image()
+    if "sanity" in settings.checks:
+        per_model += (models.SANITY_STAGES * min(image_count, settings.sanity_images)
+                      * settings.gradient_rows())
+    return per_model * model_count
 
 
 def _font_warnings(config: RunConfig, paths: list[Path], progress: Progress) -> list[str]:
@@ -87,8 +99,8 @@ def _font_warnings(config: RunConfig, paths: list[Path], progress: Progress) -> 
     return [warning] if warning else []
 
 
-def _compute_and_render(config, target, paths, problems, sources, ws, progress, timings, started,
-                        warnings):
+def _compute_and_render(config, settings, target, paths, problems, sources, ws, progress, timings,
+                        started, warnings):
     ws.create(config.save_arrays)
     t0 = time.perf_counter()
     prepared = pipeline.prepare_images(paths, problems, ws, progress, list(config.inputs))
@@ -100,7 +112,7 @@ def _compute_and_render(config, target, paths, problems, sources, ws, progress, 
     for name in config.models:
         result, per_image = pipeline.run_model(
             models.model_spec(name), sources[name], prepared, noise_crop, target,
-            config.batch_size, ws, config.save_arrays, progress)
+            config.batch_size, ws, config.save_arrays, progress, settings)
         model_results.append(result)
         per_model[name] = per_image
         for key, value in result.seconds.items():
@@ -113,7 +125,7 @@ def _compute_and_render(config, target, paths, problems, sources, ws, progress, 
     del prepared, per_model
 
     t0 = time.perf_counter()
-    image_results, summary = pipeline.compare_models(image_results, list(config.models), ws)
+    image_results, summary = compare_models(image_results, model_results, settings.methods, ws)
     timings["compare"] = time.perf_counter() - t0
 
     untrained = [name for name in config.models if not sources[name].meaningful]
@@ -133,9 +145,19 @@ def _compute_and_render(config, target, paths, problems, sources, ws, progress, 
             [f"untrained weights ({', '.join(untrained)}): random initialization, seed "
              f"{config.seed}; the maps and predictions carry no meaning"] if untrained else [])
         + tuple(warnings),
+        methods=_methods_block(settings, model_results),
+        checks=settings.checks,
     )
     files = output.write_outputs(run_result, ws, config.formats, started, progress)
     return run_result, files
+
+
+def _methods_block(settings, model_results) -> dict:
+    """Every method's parameters as used; Grad-CAM's layer per model."""
+    block = settings.parameters()
+    if "gradcam" in block:
+        block["gradcam"]["layer"] = {m.name: m.gradcam_layer for m in model_results}
+    return block
 
 
 def _run_info(config: RunConfig, timings: dict[str, float]) -> dict:

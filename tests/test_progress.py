@@ -13,8 +13,8 @@ def test_progress_reports_counts_and_time_left():
     progress.advance(4, "vgg19: 6/6 images")
     lines = stream.getvalue().splitlines()
     assert lines[0] == "vgg19: loading weights"
-    assert lines[1].startswith("[2/6] vgg19: 2/6 images") and "s left" in lines[1]
-    assert lines[2].startswith("[6/6]") and "~0 s left" in lines[2]
+    assert lines[1].startswith("[ 33 %] vgg19: 2/6 images") and "s left" in lines[1]
+    assert lines[2].startswith("[100 %]") and "~0 s left" in lines[2]
 
 
 def test_quiet_progress_prints_nothing():
