@@ -60,9 +60,19 @@ def test_results_json_covers_every_sample_and_model(full_run):
             assert 0 < sum(probabilities) <= 1 + 1e-9
             # Default target: the model's own top-1.
             assert model["target"]["class_id"] == model["top5"][0]["class_id"]
-            assert 0.05 <= model["saliency"]["concentration_top5"] <= 1
-        assert set(image["agreement"]) == {"vgg19|vgg16", "vgg19|resnet152", "vgg16|resnet152"}
-    assert set(results["summary"]["per_pair"]) == {"vgg19|vgg16", "vgg19|resnet152", "vgg16|resnet152"}
+            # Default methods: saliency and Grad-CAM; what was not run is absent.
+            assert set(model["methods"]) == {"saliency", "gradcam"}
+            for method in model["methods"].values():
+                assert 0.05 <= method["stats"]["concentration_top5"] <= 1
+                assert "faithfulness" not in method and "completeness_gap" not in method
+        assert set(image["agreement"]) == {"saliency", "gradcam"}
+        assert set(image["agreement"]["gradcam"]) == {"vgg19|vgg16", "vgg19|resnet152", "vgg16|resnet152"}
+    assert set(results["summary"]["per_pair"]["saliency"]) == {"vgg19|vgg16", "vgg19|resnet152", "vgg16|resnet152"}
+    assert set(results["methods"]) == {"saliency", "gradcam"} and results["checks"] == []
+    assert results["methods"]["gradcam"]["layer"] == {"vgg19": "features.35", "vgg16": "features.29",
+                                                      "resnet152": "features.7"}
+    assert results["schema"] == "reportgen.results/2"
+    assert results["summary"]["findings"] and not results["summary"]["faithfulness"]
     assert results["summary"]["all_top1_agree"]["of"] == len(SAMPLES)
 
 
@@ -80,7 +90,13 @@ def test_saved_arrays_are_what_the_network_saw_and_gave(full_run):
         np.testing.assert_array_equal(arrays["saliency"], np.abs(arrays["gradient"]).max(axis=0))
         assert arrays["conv1"].dtype == np.float32 and arrays["conv1"].shape[0] == 64
         assert int(arrays["target"]) == image["models"][model]["target"]["class_id"]
-        assert float(arrays["saliency"].max()) == pytest.approx(image["models"][model]["saliency"]["max"])
+        assert float(arrays["saliency"].max()) == pytest.approx(
+            image["models"][model]["methods"]["saliency"]["stats"]["max"])
+        assert arrays["gradcam"].shape == (224, 224) and arrays["gradcam"].min() >= 0
+        assert float(arrays["gradcam"].max()) == pytest.approx(
+            image["models"][model]["methods"]["gradcam"]["stats"]["max"])
+        assert str(arrays["gradcam_layer"]) == results["methods"]["gradcam"]["layer"][model]
+        assert "smoothgrad" not in arrays and "integrated_gradients" not in arrays
     assert (arrays["conv1"].shape[1:]) == (112, 112)  # resnet152: stride-2 7x7 conv
 
 
@@ -187,6 +203,10 @@ def test_pretrained_weights_unavailable_stop_before_any_work(tmp_path, monkeypat
     (["run", "--target", "no such class"], "no ImageNet class"),
     (["run", "--format", "docx"], "--format"),
     (["run", "--params", "resnet152=x.params", "-m", "vgg16"], "--params names resnet152"),
+    (["run", "--methods", "saliency,lime"], "--methods: unknown method lime"),
+    (["run", "--checks", "vibes"], "--checks: unknown check vibes"),
+    (["run", "--methods", "all", "--ig-rule", "simpson"], "--ig-rule simpson: unknown rule"),
+    (["run", "--ig-steps", "1"], "riemann_trapezoid needs at least 2 steps"),
 ])
 def test_usage_errors_exit_2_with_one_line(argv, message, tmp_path, capsys):
     code = main([*argv, "--weights", "untrained", "-o", str(tmp_path / "out")])
@@ -228,3 +248,83 @@ def test_debug_shows_the_traceback_of_an_expected_error(capsys):
     assert main(["run", "-m", "vgg11", "--debug"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and "unknown model 'vgg11'" in err
+
+
+@pytest.fixture(scope="module")
+def methods_run(tmp_path_factory):
+    """Every method and both checks, with few copies and steps, on one photo and two
+    models (one per family)."""
+    tmp = tmp_path_factory.mktemp("methods")
+    inputs = tmp / "in"
+    inputs.mkdir()
+    shutil.copy(REPO / "samples" / "chelsea.png", inputs / "cat.png")
+    shutil.copy(REPO / "samples" / "coffee.jpg", inputs / "coffee.jpg")
+    out = tmp / "report"
+    code = main(["run", str(inputs), "-m", "vgg16,resnet152", "--weights", "untrained", "-q",
+                 "-o", str(out), "--methods", "all", "--checks", "faithfulness,sanity",
+                 "--smoothgrad-samples", "2", "--ig-steps", "3", "--sanity-images", "1",
+                 "--save-arrays"])
+    return code, out
+
+
+@pytest.mark.slow
+def test_every_method_and_check_is_in_results_json(methods_run):
+    code, out = methods_run
+    assert code == 0
+    results = json.loads((out / "results.json").read_text("utf-8"))
+    methods = ["saliency", "gradcam", "smoothgrad", "integrated_gradients"]
+    assert list(results["methods"]) == methods and results["checks"] == ["faithfulness", "sanity"]
+    assert results["methods"]["smoothgrad"]["samples"] == 2 and results["methods"]["smoothgrad"]["noise"] == 0.15
+    ig = results["methods"]["integrated_gradients"]
+    assert (ig["steps"], ig["rule"], ig["baseline"]) == (3, "riemann_trapezoid", "black")
+    for image in results["images"]:
+        for name, model in image["models"].items():
+            assert list(model["methods"]) == methods
+            assert 0 <= model["methods"]["integrated_gradients"]["completeness_gap"] or \
+                model["methods"]["integrated_gradients"]["completeness_gap"] is None
+            random_order = model["faithfulness_random_order"]
+            for method in methods:
+                f = model["methods"][method]["faithfulness"]
+                assert len(f["deletion"]) == len(f["insertion"]) == 21
+                assert f["deletion"][0] == pytest.approx(1.0) and f["insertion"][-1] == pytest.approx(1.0)
+                assert f["deletion"][-1] == pytest.approx(random_order["deletion"][-1])
+                assert isinstance(f["beats_random"], bool)
+            arrays = np.load(out / "arrays" / f"{image['id']}__{name}.npz")
+            assert arrays["smoothgrad"].shape == arrays["integrated_gradients"].shape == (3, 224, 224)
+            assert arrays["gradcam"].shape == (224, 224)
+            assert float(arrays["integrated_gradients"].sum()) != 0
+    for model in results["models"]:
+        sanity = model["sanity"]
+        assert sanity["images"] == 1 and len(sanity["stages"]) == 5
+        for method in methods:
+            assert [row["stage"] for row in sanity["methods"][method]] == sanity["stages"]
+    summary = results["summary"]
+    assert set(summary["faithfulness"]) == set(methods) and set(summary["sanity"]) == set(methods)
+    assert summary["completeness_gap"]["per_model"]["vgg16"]["n"] == 2
+    text = " ".join(summary["findings"])
+    assert "random pixel order" in text and "weights" in text and "ResNet152" in text
+
+
+@pytest.mark.slow
+def test_methods_report_shows_every_method_and_check(methods_run):
+    pypdf = pytest.importorskip("pypdf")
+    _, out = methods_run
+    reader = pypdf.PdfReader(out / "report.pdf")
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    for phrase in ("Findings", "Grad-CAM", "SmoothGrad", "Integrated Gradients", "Beats random",
+                   "Sanity check", "conv block 5", "stage 4", "the maps under each method",
+                   "completeness gap"):
+        assert phrase in text, phrase
+    html = (out / "report.html").read_text("utf-8")
+    for source in re.findall(r'<img src="([^"]+)"', html):
+        assert (out / source).is_file(), source
+
+
+@pytest.mark.slow
+def test_a_method_not_run_is_absent_from_the_report(tmp_path):
+    code, out = one_image_run(tmp_path, "plain", "--methods", "saliency")
+    assert code == 0
+    html = (out / "report.html").read_text("utf-8")
+    for absent in ("Grad-CAM", "SmoothGrad", "Integrated Gradients", "Deletion", "Sanity check",
+                   "the maps under each method"):
+        assert absent not in html, absent

@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..analysis import findings
 from ..records import RunResult
 
 # One hue per family, two shades for the two VGGs: the comparison is VGG vs ResNet.
@@ -37,49 +38,67 @@ def _style(ax) -> None:
     ax.set_axisbelow(True)
 
 
+METHOD_SHADES = ("#333333", "#777777", "#aaaaaa", "#d0d0d0")
+SHORT_LABELS = {"saliency": "saliency", "gradcam": "Grad-CAM", "smoothgrad": "SmoothGr.",
+                "integrated_gradients": "IG"}
+
+
 def agreement_chart(result: RunResult, path: Path) -> None:
-    """Per model pair: mean Spearman correlation and top-5 % IoU, with std over images."""
-    pairs = list(result.summary.per_pair)
-    fig = Figure(figsize=(6.4, 2.8))
-    ax = fig.add_subplot()
+    """Per model pair and method: mean Spearman correlation and top-5 % IoU of the maps,
+    with std over images."""
+    methods = list(result.summary.per_pair)
+    pairs = list(result.summary.per_pair[methods[0]])
+    fig = Figure(figsize=(6.4, 2.6))
     x = np.arange(len(pairs))
-    width = 0.38
-    for k, (metric, label, shade) in enumerate(
-            [("spearman", "Spearman rank correlation", "#444444"),
-             ("iou_top5", "IoU of top 5 % pixels", "#aaaaaa")]):
-        means = [result.summary.per_pair[p][metric]["mean"] for p in pairs]
-        stds = [result.summary.per_pair[p][metric]["std"] for p in pairs]
-        ax.bar(x + (k - 0.5) * width, means, width, yerr=stds, capsize=3, color=shade, label=label)
-    ax.set_xticks(x, [p.replace("|", " vs ") for p in pairs])
-    ax.set_ylabel("agreement (mean ± std)")
-    ax.axhline(0, color="black", linewidth=0.6)
-    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    _style(ax)
+    width = 0.8 / len(methods)
+    for k, (metric, label) in enumerate([("spearman", "Spearman rank correlation"),
+                                         ("iou_top5", "IoU of top 5 % pixels")]):
+        ax = fig.add_subplot(1, 2, k + 1)
+        for i, method in enumerate(methods):
+            stats = [result.summary.per_pair[method][p][metric] for p in pairs]
+            ax.bar(x + (i - (len(methods) - 1) / 2) * width, [s["mean"] for s in stats], width,
+                   yerr=[s["std"] for s in stats], capsize=2, label=findings.label(method),
+                   color=METHOD_SHADES[i % len(METHOD_SHADES)], edgecolor="black", linewidth=0.3)
+        ax.set_xticks(x, [p.replace("|", "\nvs ") for p in pairs])
+        ax.set_ylabel(f"{label}\n(mean ± std)", fontsize=8)
+        ax.axhline(0, color="black", linewidth=0.6)
+        _style(ax)
+    fig.axes[-1].legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
     _save(fig, path)
 
 
 def saliency_character_chart(result: RunResult, path: Path) -> None:
-    """Per model, one dot per image: how concentrated the map is, and how much of it lies on
-    the image's strongest edges; dashed lines mark what a uniform map would score."""
+    """Per method and model, one dot per image: how concentrated the map is, and how much
+    of it lies on the image's strongest edges; dashed lines mark what a uniform map would
+    score."""
     models = [m.name for m in result.models]
+    methods = list(result.summary.per_model)
     fig = Figure(figsize=(6.4, 2.8))
-    panels = [("concentration_top5", "share of saliency in top 5 % pixels", 0.05),
-              ("edge_share_top20", "share of saliency on the 20 %\nstrongest-edge pixels", 0.20)]
+    panels = [("concentration_top5", "share of the map in its top 5 % pixels", 0.05),
+              ("edge_share_top20", "share of the map on the 20 %\nstrongest-edge pixels", 0.20)]
     rng = np.random.default_rng(0)  # fixed jitter: the same run draws the same chart
+    spread = 0.8 / len(models)
     for k, (metric, label, uniform) in enumerate(panels):
         ax = fig.add_subplot(1, 2, k + 1)
-        for i, model in enumerate(models):
-            values = [img.models[model].saliency[metric] for img in result.processed]
-            values = [v for v in values if v == v]
-            jitter = rng.uniform(-0.12, 0.12, len(values))
-            ax.scatter(i + jitter, values, s=14, color=color(model), alpha=0.8)
-            if values:
-                ax.hlines(np.mean(values), i - 0.3, i + 0.3, color="black", linewidth=1.5)
+        for g, method in enumerate(methods):
+            for i, model in enumerate(models):
+                centre = g + (i - (len(models) - 1) / 2) * spread
+                values = [img.models[model].methods[method].stats[metric] for img in result.processed]
+                values = [v for v in values if v == v]
+                jitter = rng.uniform(-0.25, 0.25, len(values)) * spread
+                ax.scatter(centre + jitter, values, s=8, color=color(model), alpha=0.8,
+                           label=model if g == 0 else None)
+                if values:
+                    ax.hlines(np.mean(values), centre - spread / 2.5, centre + spread / 2.5,
+                              color="black", linewidth=1.2)
         ax.axhline(uniform, color="#888888", linestyle="--", linewidth=0.8)
-        ax.set_xticks(range(len(models)), models)
+        ax.set_xticks(range(len(methods)), [SHORT_LABELS.get(m, m) for m in methods])
+        ax.tick_params(axis="x", labelrotation=20)
         ax.set_ylabel(label, fontsize=8)
         ax.set_ylim(0, 1)
         _style(ax)
+    fig.axes[-1].legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0), markerscale=1.5)
     fig.tight_layout()
     _save(fig, path)
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import jinja2
 
+from ..analysis import findings
 from ..records import RunResult
+from ..summary import IG_GAP_FLAG
 
 TEMPLATE = "report.html.j2"
 
@@ -53,7 +55,10 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(num=fmt_number, sci=fmt_sci, pct=fmt_percent,
-                       pair=lambda p: p.replace("|", " vs "))
+                       pair=lambda p: p.replace("|", " vs "), method_label=findings.label)
+    env.filters["stage_name"] = lambda model, per_model, k: per_model[model]["stages"][k]["stage"]
+    env.tests["flagged_gap"] = lambda gap: gap is None or not math.isfinite(gap) or gap > IG_GAP_FLAG
+    env.globals["flag_gap"] = IG_GAP_FLAG
     return env
 
 
