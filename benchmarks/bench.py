@@ -2,6 +2,9 @@
 
     .venv/bin/python benchmarks/bench.py [--images 16] [--repeat 3] [--json bench.json]
                      [--scaling 10,100] [--batch-sweep 1,2,4,8] [--variants]
+                     [--methods-cost [--smoothgrad-samples 25] [--ig-steps 32]
+                                     [--faith-images 4] [--sanity-images 4]]
+                     [--baseline-commit 297c9b2]
 
 Seeded weights are saved once as .params files and given with --params, so weights load
 exactly as pretrained ones would (from a file), not through the slower random init.
@@ -16,6 +19,17 @@ exactly as pretrained ones would (from a file), not through the slower random in
 - --batch-sweep: the floor at other batch sizes (is the run's the fastest?);
 - --variants: the floor of the wrong gradient recipes (what correctness costs) and of the
   network without static graphs (what hybridize buys);
+- --methods-cost: per model, seconds per image of each attribution method and check in the
+  run's own functions (reportgen.attribute), each timed from the saliency pass already
+  made, against the floors: SmoothGrad (<= 1.1 x samples x floor) and Integrated Gradients
+  (<= 1.1 x steps x floor) at the run's batch size; Grad-CAM as a share of the floor;
+  the forward floor (an inference forward alone); deletion+insertion on --faith-images
+  with one map and with two, the difference being one method's curves (<= 1.1 x 40
+  forwards) and the rest the shared baseline and random order; the sanity cascade
+  (saliency and Grad-CAM, on a freshly loaded network) on --sanity-images;
+- --baseline-commit REV: the default run of reportgen at REV (a git worktree, removed
+  after) against the current default run, same images and weights, alternated --repeat
+  times, medians (<= 1.15 x);
 - ends with every target of the performance issue, measured, met or not."""
 
 from __future__ import annotations
@@ -127,43 +141,157 @@ def _forward_backward(split, batch, train_mode: bool):
     return logits.asnumpy(), x.grad.asnumpy(), conv1.asnumpy()
 
 
+def _load_network(name: str, params: dict[str, Path]):
+    """A freshly built network of model `name` with its seeded weights loaded from file."""
+    from reportgen import models
+
+    net = models.build_network(models.model_spec(name))
+    net.load_parameters(str(params[name]))
+    return net
+
+
+def _time_batches(step, inputs, batch_size: int) -> tuple[float, float]:
+    """Wall and CPU seconds of step(batch) over all inputs in batches, after one warm-up
+    batch (the graph build)."""
+    step(inputs[:batch_size])
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for begin in range(0, len(inputs), batch_size):
+        step(inputs[begin:begin + batch_size])
+    return time.perf_counter() - started, time.process_time() - cpu_started
+
+
 def measure_floor(inputs, params: dict[str, Path], batch_size: int,
                   variant: str = "correct") -> tuple[dict[str, float], float]:
     """Seconds of pure forward + input backward per model over all inputs, after one
     warm-up batch (the graph build), nothing else; and how many cores that kept busy (CPU
     seconds per wall second): whether other work could run beside it for free."""
-    from reportgen import models
     from reportgen.analysis.gradients import forward_backward
 
     train_mode = VARIANTS[variant]["train_mode"]
     seconds = {}
     cpu_total = wall_total = 0.0
     for name in MODELS:
-        net = models.build_network(models.model_spec(name))
-        net.load_parameters(str(params[name]))
+        net = _load_network(name, params)
         split = _setup(net, variant)
         if variant == "correct":
             step = lambda batch: forward_backward(split, batch, None)   # the run's own function
         else:
             step = lambda batch: _forward_backward(split, batch, train_mode)
-        step(inputs[:batch_size])
-        started, cpu_started = time.perf_counter(), time.process_time()
-        for begin in range(0, len(inputs), batch_size):
-            step(inputs[begin:begin + batch_size])
-        seconds[name] = time.perf_counter() - started
+        seconds[name], cpu = _time_batches(step, inputs, batch_size)
         wall_total += seconds[name]
-        cpu_total += time.process_time() - cpu_started
+        cpu_total += cpu
         del split, net
     return seconds, cpu_total / max(wall_total, 1e-9)
 
 
-def run_end_to_end(images: Path, params: dict[str, Path], out: Path, batch_size: int) -> dict:
+def measure_methods_cost(inputs, params: dict[str, Path], batch_size: int, samples: int,
+                         steps: int, faith_images: int, sanity_images: int) -> dict:
+    """Per model, seconds per image of each attribution method and check against the floors
+    it is made of (forward + input backward, forward alone), in the run's own functions.
+    Each method is timed from the saliency pass the run has already made (`out`)."""
+    import importlib.util
+
+    import numpy as np
+
+    from reportgen import attribute, models
+    from reportgen.analysis.gradients import forward_backward, predict, softmax
+    from reportgen.progress import Progress
+
+    ids = [f"img{i:03d}" for i in range(len(inputs))]
+    smoothgrad = attribute.MethodSettings(methods=("saliency", "smoothgrad"), smoothgrad_samples=samples)
+    ig = attribute.MethodSettings(methods=("saliency", "integrated_gradients"), ig_steps=steps)
+    default = attribute.MethodSettings(methods=("saliency", "gradcam"))
+    sanity = attribute.MethodSettings(methods=("saliency", "gradcam"), checks=("sanity",),
+                                      sanity_images=sanity_images)
+    faith = importlib.util.find_spec("reportgen.analysis.faithfulness") is not None
+    if faith:
+        from reportgen.analysis import faithfulness  # noqa: F401  (its imports are not timed)
+    else:
+        print("note: reportgen/analysis/faithfulness.py is missing: deletion+insertion not measured")
+    count = len(inputs)
+    result = {"images": count, "smoothgrad_samples": samples, "ig_steps": steps,
+              "faith_images": min(faith_images, count) if faith else 0,
+              "sanity_images": min(sanity_images, count), "models": {}}
+    for name in MODELS:
+        split = models.prepare(_load_network(name, params))
+        ig_logits = attribute.baseline_logits(split, ig, inputs)   # before the loop, as the run
+        floor, _ = _time_batches(lambda batch: forward_backward(split, batch, None), inputs, batch_size)
+        batches = []
+        for begin in range(0, count, batch_size):
+            batch = np.ascontiguousarray(inputs[begin:begin + batch_size])
+            batches.append((batch, forward_backward(split, batch, None), ids[begin:begin + batch_size]))
+
+        def timed(settings, logits=None):
+            seconds, maps = 0.0, []
+            for batch, out, batch_ids in batches:
+                started = time.perf_counter()
+                _, batch_maps, _ = attribute.batch_attributions(split, batch, out, batch_ids, settings,
+                                                                batch_size, logits)
+                seconds += time.perf_counter() - started
+                maps += [{m: batch_maps[m][j] for m in batch_maps} for j in range(len(batch))]
+            return seconds / count, maps
+
+        row = {"floor_s_per_image": floor / count}
+        row["smoothgrad_s_per_image"], _ = timed(smoothgrad)
+        row["integrated_gradients_s_per_image"], _ = timed(ig, ig_logits)
+        row["gradcam_s_per_image"], maps = timed(default)
+        forward, _ = _time_batches(lambda batch: predict(split, batch, batch_size), inputs, batch_size)
+        row["forward_floor_s_per_image"] = forward / count
+        row["ratio_smoothgrad_to_floor_x_samples"] = row["smoothgrad_s_per_image"] / (samples * row["floor_s_per_image"])
+        row["ratio_ig_to_floor_x_steps"] = row["integrated_gradients_s_per_image"] / (steps * row["floor_s_per_image"])
+        row["gradcam_share_of_floor"] = row["gradcam_s_per_image"] / row["floor_s_per_image"]
+        targets = [int(out.targets[j]) for _, out, _ in batches for j in range(len(out.targets))]
+        probabilities = np.concatenate([softmax(out.logits) for _, out, _ in batches])
+
+        if faith:
+            one = two = 0.0
+            rows_one = rows_two = 0
+            for n in range(result["faith_images"]):
+                args = (targets[n], float(probabilities[n, targets[n]]), ids[n], default, batch_size)
+                started = time.perf_counter()
+                _, rows = attribute.image_faithfulness(split, inputs[n], {"saliency": maps[n]["saliency"]}, *args)
+                one += time.perf_counter() - started
+                rows_one += rows
+                started = time.perf_counter()
+                _, rows = attribute.image_faithfulness(split, inputs[n], maps[n], *args)
+                two += time.perf_counter() - started
+                rows_two += rows
+            images = result["faith_images"]
+            marginal = (two - one) / images
+            row["faithfulness"] = {
+                "one_map_s_per_image": one / images, "two_maps_s_per_image": two / images,
+                "marginal_per_method_s_per_image": marginal,
+                "shared_s_per_image": one / images - marginal,
+                "rows_one_map": rows_one, "rows_two_maps": rows_two,
+                "ratio_marginal_to_40_forwards": marginal / (40 * row["forward_floor_s_per_image"])}
+        del split
+
+        # The cascade destroys weights: a fresh network, warmed up as the run's would be.
+        split = models.prepare(_load_network(name, params))
+        forward_backward(split, np.ascontiguousarray(inputs[:batch_size]), None)
+        originals = [(ids[n], n, targets[n], maps[n]) for n in range(result["sanity_images"])]
+        started = time.perf_counter()
+        attribute.cascading_randomization(split, inputs, originals, sanity, batch_size,
+                                          Progress(1, quiet=True), name)
+        seconds = time.perf_counter() - started
+        row["sanity_s"] = seconds
+        row["sanity_s_per_image"] = seconds / result["sanity_images"]
+        row["ratio_sanity_to_floor"] = row["sanity_s_per_image"] / row["floor_s_per_image"]
+        result["models"][name] = row
+        del split
+    return result
+
+
+def run_end_to_end(images: Path, params: dict[str, Path], out: Path, batch_size: int,
+                   cwd: Path = REPO) -> dict:
+    """`reportgen run` in a fresh process from `cwd` (whose reportgen package `-m` imports
+    first): its timings, peak RSS and output sizes."""
     command = [sys.executable, "-m", "reportgen", "run", str(images), "-q", "-o", str(out),
                "--batch-size", str(batch_size)]
     for name, path in params.items():
         command += ["--params", f"{name}={path}"]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"reportgen run failed ({done.returncode}):\n{done.stderr}")
@@ -180,6 +308,32 @@ def run_end_to_end(images: Path, params: dict[str, Path], out: Path, batch_size:
     }
 
 
+def measure_baseline(rev: str, images: Path, params: dict[str, Path], work: Path,
+                     batch_size: int, repeat: int) -> dict:
+    """The default run of reportgen at commit `rev` (a git worktree) against the current
+    one, on the same images and weights, alternating old and new `repeat` times."""
+    tree = work / "baseline-tree"
+    done = subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), rev],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"git worktree add {rev} failed:\n{done.stderr}")
+    try:
+        old, new = [], []
+        for i in range(repeat):
+            old.append(run_end_to_end(images, params, work / f"baseline-old{i}", batch_size, cwd=tree))
+            new.append(run_end_to_end(images, params, work / f"baseline-new{i}", batch_size))
+    finally:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
+                       capture_output=True, text=True)
+    old_total = statistics.median(r["seconds"]["total"] for r in old)
+    new_total = statistics.median(r["seconds"]["total"] for r in new)
+    return {"commit": rev, "repeat": repeat,
+            "old_total_s": old_total, "new_total_s": new_total, "ratio_new_to_old": new_total / old_total,
+            "old_runs_total_s": [r["seconds"]["total"] for r in old],
+            "new_runs_total_s": [r["seconds"]["total"] for r in new],
+            "old_breakdown_s": old[-1]["seconds"], "new_breakdown_s": new[-1]["seconds"]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=16)
@@ -189,6 +343,14 @@ def main() -> int:
     parser.add_argument("--batch-sweep", default="", help="floor at these batch sizes, e.g. 1,2,4,8")
     parser.add_argument("--variants", action="store_true",
                         help="floor of the wrong gradient recipes and of other hybridize settings")
+    parser.add_argument("--methods-cost", action="store_true",
+                        help="each attribution method's and check's cost against the floors")
+    parser.add_argument("--smoothgrad-samples", type=int, default=25)
+    parser.add_argument("--ig-steps", type=int, default=32)
+    parser.add_argument("--faith-images", type=int, default=4)
+    parser.add_argument("--sanity-images", type=int, default=4)
+    parser.add_argument("--baseline-commit", metavar="REV", default="",
+                        help="the default run of reportgen at REV against the current one, e.g. 297c9b2")
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
     args = parser.parse_args()
 
@@ -241,6 +403,13 @@ def main() -> int:
             for size in (int(n) for n in args.batch_sweep.split(",")):
                 timed, _ = measure_floor(inputs, params, size)
                 report["batch_sweep_floor_s"][size] = sum(timed.values())
+        if args.methods_cost:
+            report["methods_cost"] = measure_methods_cost(
+                inputs, params, args.batch_size, args.smoothgrad_samples, args.ig_steps,
+                args.faith_images, args.sanity_images)
+        if args.baseline_commit:
+            report["default_vs_baseline"] = measure_baseline(
+                args.baseline_commit, images, params, work, args.batch_size, args.repeat)
         if args.scaling:
             report["scaling"] = {}
             for count in (int(n) for n in args.scaling.split(",")):
@@ -297,7 +466,39 @@ def targets(report: dict) -> list[dict]:
                   "measured": round(rss, 2), "met": rss <= 1.10},
                  {"target": f"PDF time per image flat {small} -> {large} (linear, <= 1.25 x)",
                   "measured": round(pdf, 2), "met": pdf <= 1.25}]
+    cost = report.get("methods_cost")
+    if cost:
+        per_model = cost["models"]
+        rows.append(_per_model_row(
+            f"SmoothGrad <= 1.1 x {cost['smoothgrad_samples']} x floor per image", per_model,
+            "ratio_smoothgrad_to_floor_x_samples", "smoothgrad_s_per_image", "floor_s_per_image", 1.1))
+        rows.append(_per_model_row(
+            f"Integrated Gradients <= 1.1 x {cost['ig_steps']} x floor per image", per_model,
+            "ratio_ig_to_floor_x_steps", "integrated_gradients_s_per_image", "floor_s_per_image", 1.1))
+        if cost["faith_images"]:
+            faith = {m: {**r["faithfulness"], "forward_floor_s_per_image": r["forward_floor_s_per_image"]}
+                     for m, r in per_model.items()}
+            rows.append(_per_model_row(
+                "deletion+insertion per method <= 1.1 x 40 x forward floor per image", faith,
+                "ratio_marginal_to_40_forwards", "marginal_per_method_s_per_image",
+                "forward_floor_s_per_image", 1.1))
+    baseline = report.get("default_vs_baseline")
+    if baseline:
+        ratio = baseline["ratio_new_to_old"]
+        rows.append({"target": f"default run <= 1.15 x the default run at {baseline['commit']}",
+                     "measured": f"{ratio:.2f} ({baseline['new_total_s']:.1f} s vs {baseline['old_total_s']:.1f} s)",
+                     "met": ratio <= 1.15})
     return rows
+
+
+def _per_model_row(target: str, per_model: dict, ratio: str, seconds: str, floor: str,
+                   limit: float) -> dict:
+    """One target row over the models: each model's ratio, its seconds per image and the
+    floor's; met when every model is within `limit`."""
+    measured = "; ".join(f"{m} {r[ratio]:.2f} ({r[seconds]:.3f} s/image, floor {r[floor]:.3f})"
+                         for m, r in per_model.items())
+    return {"target": target, "measured": measured,
+            "met": all(r[ratio] <= limit for r in per_model.values())}
 
 
 def _why_end_to_end(report: dict) -> str:
@@ -339,6 +540,29 @@ def print_report(report: dict) -> None:
         print(f"  {count:4d} images: {row['end_to_end_s']:.1f} s, {row['per_image_s']:.2f} s/image, "
               f"HTML {row['html_s']:.2f} s, PDF {row['pdf_s']:.1f} s, peak RSS {row['peak_rss_mb']:.0f} MB "
               f"({row['peak_rss_before_pdf_mb']:.0f} MB before the PDF)")
+    cost = report.get("methods_cost")
+    if cost:
+        print(f"  methods cost, s per image ({cost['images']} images; SmoothGrad {cost['smoothgrad_samples']} "
+              f"samples, IG {cost['ig_steps']} steps, deletion+insertion on {cost['faith_images']}, "
+              f"sanity on {cost['sanity_images']}):")
+        for name, row in cost["models"].items():
+            print(f"    {name:10s} floor {row['floor_s_per_image']:.3f}, forward {row['forward_floor_s_per_image']:.3f}; "
+                  f"SmoothGrad {row['smoothgrad_s_per_image']:.2f} ({row['ratio_smoothgrad_to_floor_x_samples']:.2f} x N x floor), "
+                  f"IG {row['integrated_gradients_s_per_image']:.2f} ({row['ratio_ig_to_floor_x_steps']:.2f} x S x floor), "
+                  f"Grad-CAM {row['gradcam_s_per_image']:.4f} ({100 * row['gradcam_share_of_floor']:.1f} % of the floor), "
+                  f"sanity {row['sanity_s_per_image']:.2f} ({row['ratio_sanity_to_floor']:.1f} x floor)")
+            faith = row.get("faithfulness")
+            if faith:
+                print(f"    {'':10s} deletion+insertion: one map {faith['one_map_s_per_image']:.2f} "
+                      f"({faith['rows_one_map']} rows), two maps {faith['two_maps_s_per_image']:.2f} "
+                      f"({faith['rows_two_maps']} rows): {faith['marginal_per_method_s_per_image']:.2f} per method "
+                      f"({faith['ratio_marginal_to_40_forwards']:.2f} x 40 forwards), "
+                      f"{faith['shared_s_per_image']:.2f} shared")
+    baseline = report.get("default_vs_baseline")
+    if baseline:
+        print(f"  default run at {baseline['commit']} {baseline['old_total_s']:6.1f} s, now "
+              f"{baseline['new_total_s']:.1f} s: ratio {baseline['ratio_new_to_old']:.2f} "
+              f"(median of {baseline['repeat']}, alternated)")
     print("targets:")
     for row in report["targets"]:
         print(f"  [{'met' if row['met'] else 'NOT MET':7s}] {row['target']}: {row['measured']}")
