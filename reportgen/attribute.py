@@ -9,76 +9,14 @@ the network in full batches of ``batch_size`` rows.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import models
-from .analysis import attribution, compare
+from .analysis import attribution, compare, faithfulness
+from .method_settings import FORWARD_COST, MethodSettings  # noqa: F401  (re-exported)
 from .analysis.gradients import BatchGradients, forward_backward, input_gradients, predict, softmax
 from .analysis.saliency import saliency_maps
-
-CHECKS = ("faithfulness", "sanity")
-# What one row costs, in units of one forward + input backward (measured: a forward alone
-# is about a third of a forward + backward); progress estimates use it.
-FORWARD_COST = 0.35
-
-
-@dataclass(frozen=True)
-class MethodSettings:
-    methods: tuple[str, ...] = attribution.DEFAULT_METHODS
-    smoothgrad_samples: int = 25
-    smoothgrad_noise: float = 0.15
-    ig_steps: int = 32
-    ig_rule: str = "riemann_trapezoid"
-    ig_baseline: str = "black"
-    checks: tuple[str, ...] = ()
-    sanity_images: int = 4
-    seed: int = 0
-    ig_alphas: np.ndarray = field(init=False, repr=False, compare=False)
-    ig_weights: np.ndarray = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self):
-        alphas, weights = attribution.ig_alphas_and_weights(self.ig_steps, self.ig_rule)
-        object.__setattr__(self, "ig_alphas", alphas)
-        object.__setattr__(self, "ig_weights", weights)
-
-    def parameters(self) -> dict[str, dict]:
-        """The results.json `methods` block: every parameter each method used."""
-        block = {"saliency": {"map": "max over colour channels of |gradient|"}}
-        if "gradcam" in self.methods:
-            block["gradcam"] = {"layer": "per model: models[].gradcam_layer",
-                                "upsampling": "bilinear, half-pixel centres, to 224 x 224"}
-        if "smoothgrad" in self.methods:
-            block["smoothgrad"] = {"samples": self.smoothgrad_samples, "noise": self.smoothgrad_noise,
-                                   "noise_sigma": "noise x (max - min) of each normalized input",
-                                   "seed": self.seed,
-                                   "map": "max over colour channels of |mean gradient|"}
-        if "integrated_gradients" in self.methods:
-            block["integrated_gradients"] = {
-                "steps": self.ig_steps, "rule": self.ig_rule, "baseline": self.ig_baseline,
-                "baseline_meaning": {"black": "the all-black image, after normalization",
-                                     "mean": "the ImageNet mean colour (0 after normalization)"}[self.ig_baseline],
-                "map": "|sum over colour channels of the attribution|",
-                "completeness_gap_flag": 0.05}
-        return block
-
-    def gradient_rows(self) -> int:
-        """Forward + backward passes per image and model for the methods."""
-        rows = 1
-        if "smoothgrad" in self.methods:
-            rows += self.smoothgrad_samples
-        if "integrated_gradients" in self.methods:
-            rows += self.ig_steps
-        return rows
-
-    def rows_per_image(self) -> float:
-        """Network work per image and model, in forward + backward units (for progress)."""
-        rows = float(self.gradient_rows())
-        if "faithfulness" in self.checks:
-            rows += FORWARD_COST * (1 + 38 * (len(self.methods) + 1))
-        return rows
-
 
 def batch_attributions(net, inputs: np.ndarray, out: BatchGradients, image_ids: list[str],
                        settings: MethodSettings, batch_size: int,
@@ -164,8 +102,6 @@ def image_faithfulness(net, image: np.ndarray, maps: dict[str, np.ndarray], targ
                        batch_size: int) -> tuple[dict, int]:
     """Deletion and insertion curves of each map of one image, and of a random pixel order
     seeded by the run's seed and the image (the same order for every model)."""
-    from .analysis import faithfulness   # scipy.ndimage: imported when the check runs
-
     def target_probability(batch: np.ndarray) -> np.ndarray:
         return softmax(predict(net, batch, batch_size))[:, target]
 

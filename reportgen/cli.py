@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import FORMATS, RunConfig
+from .method_settings import MethodSettings
 from .errors import ReportgenError, UsageError
 
 EXIT_INTERRUPTED = 130
@@ -74,7 +75,8 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
     run.add_argument("--target", default=default("top1"),
                      help="class to explain: top1 (each model's own), a class id, or a class name")
     run.add_argument("--batch-size", type=_positive, default=default(4), metavar="N")
-    run.add_argument("--seed", type=int, default=default(0), help="noise image and untrained weights")
+    run.add_argument("--seed", type=int, default=default(0), help="noise image, untrained weights, SmoothGrad's noise, the random pixel "
+                          "orders and the sanity check's weights")
     run.add_argument("--title", default=default(RunConfig.title))
     run.add_argument("--author", default=default(""))
     run.add_argument("--format", type=_comma_list, default=default(FORMATS), dest="formats",
@@ -82,24 +84,24 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
     run.add_argument("--save-arrays", action="store_true", default=default(False),
                      help="also write arrays/<image>__<model>.npz with inputs, gradients, maps")
     methods = run.add_argument_group("attribution methods and checks")
-    methods.add_argument("--methods", type=_comma_list, default=default(RunConfig.methods), metavar="LIST",
+    methods.add_argument("--methods", type=_comma_list, default=default(MethodSettings.methods), metavar="LIST",
                          help="comma-separated from saliency, gradcam, smoothgrad, integrated_gradients, "
                               "or all (saliency always runs; default: saliency,gradcam)")
-    methods.add_argument("--smoothgrad-samples", type=_positive, default=default(RunConfig.smoothgrad_samples),
+    methods.add_argument("--smoothgrad-samples", type=_positive, default=default(MethodSettings.smoothgrad_samples),
                          metavar="N", help="noisy copies per image (default 25)")
-    methods.add_argument("--smoothgrad-noise", type=_fraction, default=default(RunConfig.smoothgrad_noise),
+    methods.add_argument("--smoothgrad-noise", type=_fraction, default=default(MethodSettings.smoothgrad_noise),
                          metavar="SIGMA", help="noise std as a fraction of the input's range (default 0.15)")
-    methods.add_argument("--ig-steps", type=_positive, default=default(RunConfig.ig_steps), metavar="N",
+    methods.add_argument("--ig-steps", type=_positive, default=default(MethodSettings.ig_steps), metavar="N",
                          help="Integrated Gradients: points on the path (default 32)")
-    methods.add_argument("--ig-rule", default=default(RunConfig.ig_rule),
+    methods.add_argument("--ig-rule", default=default(MethodSettings.ig_rule),
                          help="quadrature, as Captum names them: riemann_trapezoid (default), "
                               "riemann_left, riemann_right, riemann_middle, gausslegendre")
-    methods.add_argument("--ig-baseline", choices=("black", "mean"), default=default(RunConfig.ig_baseline),
+    methods.add_argument("--ig-baseline", choices=("black", "mean"), default=default(MethodSettings.ig_baseline),
                          help="black: the all-black image, normalized (default); mean: the ImageNet mean colour")
     methods.add_argument("--checks", type=_comma_list, default=default(()), metavar="LIST",
                          help="comma-separated: faithfulness (deletion/insertion curves), sanity "
                               "(cascading weight randomization)")
-    methods.add_argument("--sanity-images", type=_positive, default=default(RunConfig.sanity_images), metavar="N",
+    methods.add_argument("--sanity-images", type=_positive, default=default(MethodSettings.sanity_images), metavar="N",
                          help="images the sanity check recomputes (default 4)")
     run.add_argument("-q", "--quiet", action="store_true", default=default(False),
                      help="no progress on stderr (skipped inputs and errors are still shown)")
@@ -156,21 +158,17 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> RunConfig:
         save_arrays=args.save_arrays,
         quiet=args.quiet,
         command_line=("reportgen", *argv),
-        methods=methods,
-        smoothgrad_samples=args.smoothgrad_samples,
-        smoothgrad_noise=args.smoothgrad_noise,
-        ig_steps=args.ig_steps,
-        ig_rule=args.ig_rule,
-        ig_baseline=args.ig_baseline,
-        checks=checks,
-        sanity_images=args.sanity_images,
+        attribution=MethodSettings(
+            methods=methods, smoothgrad_samples=args.smoothgrad_samples,
+            smoothgrad_noise=args.smoothgrad_noise, ig_steps=args.ig_steps, ig_rule=args.ig_rule,
+            ig_baseline=args.ig_baseline, checks=checks, sanity_images=args.sanity_images),
     )
 
 
 def _methods_and_checks(args) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """--methods in the canonical order with saliency first (always on), and --checks."""
     from .analysis.attribution import IG_BASELINES, IG_RULES, METHODS
-    from .attribute import CHECKS
+    from .method_settings import CHECKS
 
     asked = set(args.methods)
     if "all" in asked:

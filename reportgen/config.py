@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from .method_settings import MethodSettings
 
 FORMATS = ("html", "pdf")
 
@@ -25,20 +27,8 @@ class RunConfig:
     save_arrays: bool = False
     quiet: bool = False
     command_line: tuple[str, ...] = ()
-    # Attribution methods and checks (attribute.MethodSettings)
-    methods: tuple[str, ...] = ("saliency", "gradcam")
-    smoothgrad_samples: int = 25
-    smoothgrad_noise: float = 0.15
-    ig_steps: int = 32
-    ig_rule: str = "riemann_trapezoid"
-    ig_baseline: str = "black"
-    checks: tuple[str, ...] = ()
-    sanity_images: int = 4
+    attribution: MethodSettings = field(default_factory=MethodSettings)  # methods and checks
 
-    def method_settings(self):
-        from .attribute import MethodSettings
-
-        return MethodSettings(methods=self.methods, smoothgrad_samples=self.smoothgrad_samples,
-                              smoothgrad_noise=self.smoothgrad_noise, ig_steps=self.ig_steps,
-                              ig_rule=self.ig_rule, ig_baseline=self.ig_baseline,
-                              checks=self.checks, sanity_images=self.sanity_images, seed=self.seed)
+    def method_settings(self) -> MethodSettings:
+        """The attribution settings with the run's seed."""
+        return replace(self.attribution, seed=self.seed)

@@ -127,7 +127,8 @@ def run_model(spec: models.ModelSpec, source: weights.WeightSource, prepared: Pr
 
     t0 = time.perf_counter()
     ig_baseline_logits = attribute.baseline_logits(split, settings, prepared.inputs)
-    seconds["integrated_gradients" if ig_baseline_logits is not None else "network"] += time.perf_counter() - t0
+    if ig_baseline_logits is not None:
+        seconds["integrated_gradients"] += time.perf_counter() - t0
     sanity_ids = set(prepared.ok_ids[:settings.sanity_images]) if "sanity" in settings.checks else set()
     sanity_originals: dict[str, tuple[str, int, int, dict[str, np.ndarray]]] = {}
     per_image: dict[str, ImageModelResult] = {}

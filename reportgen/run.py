@@ -145,19 +145,11 @@ def _compute_and_render(config, settings, target, paths, problems, sources, ws, 
             [f"untrained weights ({', '.join(untrained)}): random initialization, seed "
              f"{config.seed}; the maps and predictions carry no meaning"] if untrained else [])
         + tuple(warnings),
-        methods=_methods_block(settings, model_results),
+        methods=settings.parameters({m.name: m.gradcam_layer for m in model_results}),
         checks=settings.checks,
     )
     files = output.write_outputs(run_result, ws, config.formats, started, progress)
     return run_result, files
-
-
-def _methods_block(settings, model_results) -> dict:
-    """Every method's parameters as used; Grad-CAM's layer per model."""
-    block = settings.parameters()
-    if "gradcam" in block:
-        block["gradcam"]["layer"] = {m.name: m.gradcam_layer for m in model_results}
-    return block
 
 
 def _run_info(config: RunConfig, timings: dict[str, float]) -> dict:

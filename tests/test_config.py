@@ -93,3 +93,38 @@ def test_log_records_a_failed_run(tmp_path):
     assert code == 2
     text = log.read_text()
     assert "error: no image files found" in text and text.rstrip().endswith("exit 2")
+
+
+def test_config_file_sets_methods_and_checks(tmp_path):
+    """The attribution keys reach the run's settings; flags still win."""
+    import argparse
+
+    from reportgen.cli import apply_config_file, build_parser, config_from_args
+
+    config = write_config(tmp_path, """
+methods = ["smoothgrad", "integrated_gradients"]
+checks = "faithfulness"
+smoothgrad-samples = 10
+smoothgrad-noise = 0.2
+ig-steps = 16
+ig-rule = "gausslegendre"
+ig-baseline = "mean"
+sanity-images = 2
+""")
+    argv = ["run", "--config", str(config), "--ig-steps", "8", "--weights", "untrained"]
+    args = build_parser().parse_args(argv)
+    apply_config_file(args, argv)
+    settings = config_from_args(args, argv).method_settings()
+    assert settings.methods == ("saliency", "smoothgrad", "integrated_gradients")
+    assert settings.checks == ("faithfulness",)
+    assert (settings.smoothgrad_samples, settings.smoothgrad_noise) == (10, 0.2)
+    assert (settings.ig_steps, settings.ig_rule, settings.ig_baseline) == (8, "gausslegendre", "mean")
+    assert settings.sanity_images == 2 and len(settings.ig_alphas) == 8
+    assert isinstance(args, argparse.Namespace)
+
+
+def test_config_file_rejects_a_bad_method_setting(tmp_path, capsys):
+    config = write_config(tmp_path, 'smoothgrad-noise = "lots"\n')
+    assert main(["run", "--config", str(config), "--weights", "untrained", "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "smoothgrad-noise must be a number" in err and "Traceback" not in err

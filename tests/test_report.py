@@ -310,7 +310,7 @@ def test_methods_report_shows_every_method_and_check(methods_run):
     pypdf = pytest.importorskip("pypdf")
     _, out = methods_run
     reader = pypdf.PdfReader(out / "report.pdf")
-    text = "\n".join(page.extract_text() for page in reader.pages)
+    text = re.sub(r"\s+", " ", " ".join(page.extract_text() for page in reader.pages))
     for phrase in ("Findings", "Grad-CAM", "SmoothGrad", "Integrated Gradients", "Beats random",
                    "Sanity check", "conv block 5", "stage 4", "the maps under each method",
                    "completeness gap"):
