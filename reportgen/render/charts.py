@@ -60,6 +60,7 @@ def agreement_chart(result: RunResult, path: Path) -> None:
                    yerr=[s["std"] for s in stats], capsize=2, label=findings.label(method),
                    color=METHOD_SHADES[i % len(METHOD_SHADES)], edgecolor="black", linewidth=0.3)
         ax.set_xticks(x, [p.replace("|", "\nvs ") for p in pairs])
+        ax.tick_params(axis="x", labelrotation=20)
         ax.set_ylabel(f"{label}\n(mean ± std)", fontsize=8)
         ax.axhline(0, color="black", linewidth=0.6)
         _style(ax)
