@@ -38,10 +38,6 @@ class ImageModelResult:
     conv1_asset: str                   # 8x8 grid of |first conv output|
     random_order: dict | None = None   # faithfulness curves of a random pixel order
 
-    @property
-    def saliency(self) -> dict[str, float]:
-        return self.methods["saliency"].stats
-
 
 @dataclass(frozen=True)
 class ImageResult:
