@@ -84,8 +84,12 @@ def smoothgrad_inputs(image: np.ndarray, samples: int, noise: float, seed) -> np
     """(samples, 3, H, W) float32 noisy copies of one normalized input (3, H, W): Gaussian
     noise of standard deviation noise * (max - min of the input), as in Smilkov et al."""
     sigma = noise * float(image.max() - image.min())
-    draws = np.random.default_rng(seed).standard_normal((samples,) + image.shape)
-    return (image[None].astype(np.float64) + sigma * draws).astype(image.dtype)
+    # Drawn in float32, the network's precision: half the time of float64 draws, which
+    # were 1 % of SmoothGrad's cost on vgg19.
+    draws = np.random.default_rng(seed).standard_normal((samples,) + image.shape, dtype=np.float32)
+    draws *= np.float32(sigma)
+    draws += image[None].astype(np.float32)
+    return draws.astype(image.dtype, copy=False)
 
 
 def smoothgrad(gradients: np.ndarray) -> np.ndarray:
