@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -103,6 +104,14 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
                               "(cascading weight randomization)")
     methods.add_argument("--sanity-images", type=_positive, default=default(MethodSettings.sanity_images), metavar="N",
                          help="images the sanity check recomputes (default 4)")
+    scale = run.add_argument_group("large and distributed runs (Dask; pip install 'reportgen[dask]')")
+    scale.add_argument("--workers", type=_positive, default=default(None), metavar="N",
+                       help="start a local Dask cluster of N worker processes, each with cores/N MXNet threads")
+    scale.add_argument("--scheduler", default=default(None), metavar="ADDRESS",
+                       help="use an existing Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+                            "(default: $DASK_SCHEDULER_ADDRESS when set)")
+    scale.add_argument("--shard-size", type=_positive, default=default(None), metavar="N",
+                       help="images per Dask task (default: about 4 shards per worker, 8 to 64 images)")
     run.add_argument("-q", "--quiet", action="store_true", default=default(False),
                      help="no progress on stderr (skipped inputs and errors are still shown)")
     run.add_argument("--config", type=Path, default=None, metavar="FILE",
@@ -142,6 +151,12 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> RunConfig:
     if bad or not args.formats:
         raise UsageError(f"--format {','.join(args.formats)}: choose from {','.join(FORMATS)}")
     methods, checks = _methods_and_checks(args)
+    for name, value in (("--workers", args.workers), ("--shard-size", args.shard_size)):
+        if value is not None and value < 1:
+            raise UsageError(f"{name} {value}: must be at least 1")
+    if args.workers is not None and args.scheduler:
+        raise UsageError("--workers starts a local cluster and --scheduler uses an existing one: "
+                         "give one of them")
     return RunConfig(
         inputs=tuple(args.inputs) or (bundled_samples(),),
         output_dir=args.output,
@@ -158,6 +173,10 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> RunConfig:
         save_arrays=args.save_arrays,
         quiet=args.quiet,
         command_line=("reportgen", *argv),
+        workers=args.workers,
+        scheduler=args.scheduler or (os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+                                     if args.workers is None else None),
+        shard_size=args.shard_size,
         attribution=MethodSettings(
             methods=methods, smoothgrad_samples=args.smoothgrad_samples,
             smoothgrad_noise=args.smoothgrad_noise, ig_steps=args.ig_steps, ig_rule=args.ig_rule,

@@ -28,6 +28,9 @@ class RunConfig:
     quiet: bool = False
     command_line: tuple[str, ...] = ()
     attribution: MethodSettings = field(default_factory=MethodSettings)  # methods and checks
+    workers: int | None = None                  # a local Dask cluster of this many workers
+    scheduler: str | None = None                # or an existing Dask scheduler's address
+    shard_size: int | None = None               # images per task on Dask (None: automatic)
 
     def method_settings(self) -> MethodSettings:
         """The attribution settings with the run's seed."""

@@ -64,6 +64,9 @@ KEYS = {
     "ig-baseline": ("ig_baseline", _str, '"black" or "mean"'),
     "checks": ("checks", _str_list, "a list from faithfulness, sanity"),
     "sanity-images": ("sanity_images", _int, "a whole number"),
+    "workers": ("workers", _int, "a whole number"),
+    "scheduler": ("scheduler", _str, "an address such as tcp://host:8786"),
+    "shard-size": ("shard_size", _int, "a whole number"),
 }
 PATH_KEYS = {"output", "model_root", "log_file"}
 

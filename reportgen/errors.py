@@ -34,3 +34,10 @@ class InputError(ReportgenError):
     """One input image cannot be used. Collected per file; the run goes on."""
 
     exit_code = 1
+
+
+class ClusterError(ReportgenError):
+    """The Dask scheduler cannot be reached or was lost, or a shard failed on every worker
+    it was tried on: exit 5. The previous report is left as it was."""
+
+    exit_code = 5

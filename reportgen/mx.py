@@ -7,6 +7,11 @@ the user chose a number.
 
 import os
 
+# A Dask nanny sets OMP_NUM_THREADS=1 in its workers (distributed.nanny.pre-spawn-environ),
+# which would leave a worker on a big machine with one MXNet thread: REPORTGEN_MXNET_THREADS,
+# which the nanny passes through, wins (reportgen sets it for --workers; README).
+if os.environ.get("REPORTGEN_MXNET_THREADS"):
+    os.environ["OMP_NUM_THREADS"] = os.environ["REPORTGEN_MXNET_THREADS"]
 os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0)) or 1))
 os.environ.setdefault("MXNET_STORAGE_FALLBACK_LOG_VERBOSE", "0")
 

@@ -1,9 +1,12 @@
 """The computation of a run: images -> per model one forward + one input backward per batch
 -> plain records and figure files. Knows nothing of HTML.
 
-Memory stays flat in the number of images: preprocessed inputs live in a memory-mapped
-scratch file, saliency maps are spooled to scratch files until the comparison reads them,
-and only one network is in memory at a time.
+Memory stays flat in the number of images: the decoded crops live in a memory-mapped
+scratch file (each batch is normalized from them when it goes through the network),
+maps are spooled to scratch files until the shard's comparison reads them, and only one
+network is in memory at a time. The images are processed in shards (``shards.py``): a
+serial run is one shard, a distributed run many; this module computes one shard through
+one model.
 """
 
 from __future__ import annotations
@@ -50,19 +53,17 @@ class Workspace:
 @dataclass
 class PreparedImages:
     results: list[ImageResult]        # every input, in order, ok or skipped
-    inputs: np.ndarray                # (N_ok, 3, 224, 224) float32 memmap, in order of ok ones
-    crops: np.ndarray                 # (N_ok, 224, 224, 3) uint8 memmap
+    crops: np.ndarray                 # (N_ok, 224, 224, 3) uint8 memmap, in order of ok ones
     ok_ids: list[str]
 
 
 def prepare_images(paths: list[Path], problems: list[tuple[Path, str]], ws: Workspace,
                    progress: Progress, input_roots: list[Path] = ()) -> PreparedImages:
-    """Decode every file once; write its crop as an asset and its network input to scratch.
-    A file that cannot be used becomes a skipped record with its reason."""
+    """Decode every file once; write its crop as an asset and to scratch (what the network
+    will see, before normalization). A file that cannot be used becomes a skipped record
+    with its reason."""
     used_ids: set[str] = set()
     results: list[ImageResult] = []
-    inputs = np.lib.format.open_memmap(ws.scratch / "inputs.npy", "w+", np.float32,
-                                       (max(1, len(paths)), 3, images.CROP, images.CROP))
     crops = np.lib.format.open_memmap(ws.scratch / "crops.npy", "w+", np.uint8,
                                       (max(1, len(paths)), images.CROP, images.CROP, 3))
     ok_ids = []
@@ -76,9 +77,7 @@ def prepare_images(paths: list[Path], problems: list[tuple[Path, str]], ws: Work
             results.append(ImageResult(image_id, str(path), "skipped", _reason(exc, path),
                                        shown=images.shown_path(path, input_roots)))
             continue
-        n = len(ok_ids)
-        crops[n] = decoded.crop
-        inputs[n] = images.normalize(decoded.crop)
+        crops[len(ok_ids)] = decoded.crop
         crop_asset = save_crop(decoded.crop, f"assets/{image_id}__crop.png", ws)
         ok_ids.append(image_id)
         results.append(ImageResult(image_id, str(path), "ok", sha256=digest,
@@ -88,8 +87,34 @@ def prepare_images(paths: list[Path], problems: list[tuple[Path, str]], ws: Work
         progress.warn(f"reportgen: skipped {path}: {reason}")
         results.append(ImageResult(images.image_id(path, used_ids), str(path), "skipped", reason,
                                    shown=images.shown_path(path, input_roots)))
-    n_ok = len(ok_ids)
-    return PreparedImages(results, inputs[:n_ok], crops[:n_ok], ok_ids)
+    return PreparedImages(results, crops[:len(ok_ids)], ok_ids)
+
+
+@dataclass
+class Shard:
+    """Consecutive images of the run, which one task puts through every model."""
+
+    index: int
+    ids: list[str]
+    crops: np.ndarray                 # (n, 224, 224, 3) uint8
+    first: bool                       # holds the run's first images: also computes what is
+                                      # per model (filters, noise image, weights table, sanity)
+    of: int = 1                       # how many shards the run has (for progress lines)
+
+
+@dataclass
+class ModelPass:
+    """One model over one shard."""
+
+    result: ModelResult | None        # the per-model record: from the first shard only
+    images: dict[str, ImageModelResult]
+    seconds: dict[str, float]         # load, network, figures, each method and check
+
+
+def normalized(crops: np.ndarray) -> np.ndarray:
+    """(n, 224, 224, 3) uint8 -> (n, 3, 224, 224) float32 network inputs."""
+    return np.stack([images.normalize(crop) for crop in crops]) if len(crops) else \
+        np.zeros((0, 3, images.CROP, images.CROP), np.float32)
 
 
 def save_crop(crop: np.ndarray, asset: str, ws: Workspace) -> str:
@@ -104,46 +129,47 @@ def _reason(exc: InputError, path: Path) -> str:
     return exc.message[len(prefix):] if exc.message.startswith(prefix) else exc.message
 
 
-def run_model(spec: models.ModelSpec, source: weights.WeightSource, prepared: PreparedImages,
+def run_model(spec: models.ModelSpec, source: weights.WeightSource, shard: Shard,
               noise_crop: np.ndarray, target: int | None, batch_size: int, ws: Workspace,
               save_arrays: bool, progress: Progress,
-              settings: attribute.MethodSettings = attribute.MethodSettings()
-              ) -> tuple[ModelResult, dict[str, ImageModelResult]]:
-    """All images through one model; the network is freed when this returns."""
+              settings: attribute.MethodSettings = attribute.MethodSettings()) -> ModelPass:
+    """The shard's images through one model; the network is freed when this returns."""
     seconds = {"load": 0.0, "network": 0.0, "figures": 0.0}
-    started = time.perf_counter()
-    progress.message(f"{spec.name}: loading weights ({source.kind})")
-    net = weights.load_network(spec, source, models.build_network)
-    conv_weights = [(name, layer.weight.data().asnumpy()) for name, layer in models.conv_layers(net)]
-    conv_table = tuple(filters.weight_stats(name, weight) for name, weight in conv_weights)
-    first_weights = conv_weights[0][1]
-    del conv_weights
-    split = models.prepare(net)
-    seconds["load"] = time.perf_counter() - started
     for method in settings.methods:
         seconds[method] = 0.0
     for check in settings.checks:
         seconds[check] = 0.0
+    started = time.perf_counter()
+    progress.message(f"{spec.name}: loading weights ({source.kind})")
+    net = weights.load_network(spec, source, models.build_network)
+    if shard.first:
+        conv_weights = [(name, layer.weight.data().asnumpy()) for name, layer in models.conv_layers(net)]
+        conv_table = tuple(filters.weight_stats(name, weight) for name, weight in conv_weights)
+        first_weights = conv_weights[0][1]
+        del conv_weights
+    split = models.prepare(net)
+    seconds["load"] = time.perf_counter() - started
 
     t0 = time.perf_counter()
-    ig_baseline_logits = attribute.baseline_logits(split, settings, prepared.inputs)
+    ig_baseline_logits = attribute.baseline_logits(split, settings, normalized(shard.crops[:1]))
     if ig_baseline_logits is not None:
         seconds["integrated_gradients"] += time.perf_counter() - t0
-    sanity_ids = set(prepared.ok_ids[:settings.sanity_images]) if "sanity" in settings.checks else set()
-    sanity_originals: dict[str, tuple[str, int, int, dict[str, np.ndarray]]] = {}
+    sanity_count = settings.sanity_images if shard.first and "sanity" in settings.checks else 0
+    sanity_originals: list[tuple[str, int, int, dict[str, np.ndarray]]] = []
     per_image: dict[str, ImageModelResult] = {}
-    for begin in range(0, len(prepared.ok_ids), batch_size):
-        end = min(begin + batch_size, len(prepared.ok_ids))
-        ids = prepared.ok_ids[begin:end]
-        batch = np.ascontiguousarray(prepared.inputs[begin:end])
+    count = len(shard.ids)
+    for begin in range(0, count, batch_size):
+        end = min(begin + batch_size, count)
+        ids = shard.ids[begin:end]
+        batch = normalized(shard.crops[begin:end])
         t0 = time.perf_counter()
         out = forward_backward(split, batch, target)
         seconds["network"] += time.perf_counter() - t0
-        done = f"{spec.name}: {end}/{len(prepared.ok_ids)} images"
+        done = f"{spec.name}: {_images_done(shard, end)}"
         progress.advance(end - begin, f"{done}: saliency")
 
-        def on_chunk(rows, method, images_so_far=begin):
-            progress.advance(rows, f"{spec.name}: images {images_so_far + 1}-{end}: {method}")
+        def on_chunk(rows, method, label=f"{spec.name}: {_images_span(shard, begin, end)}"):
+            progress.advance(rows, f"{label}: {method}")
 
         attributions, maps, extras = attribute.batch_attributions(
             split, batch, out, ids, settings, batch_size, ig_baseline_logits, seconds, on_chunk)
@@ -160,53 +186,72 @@ def run_model(spec: models.ModelSpec, source: weights.WeightSource, prepared: Pr
                     image_id, settings, batch_size)
                 seconds["faithfulness"] += time.perf_counter() - t0
                 progress.advance(rows * attribute.FORWARD_COST, f"{done}: faithfulness")
-            if image_id in sanity_ids:
-                sanity_originals[image_id] = (image_id, n, target_j, image_maps)
+            if n < sanity_count:
+                sanity_originals.append((image_id, n, target_j, image_maps))
             t0 = time.perf_counter()
             per_image[image_id] = _image_result(
-                spec.name, image_id, prepared.crops[n], image_maps, probabilities[j],
+                spec.name, image_id, shard.crops[n], image_maps, probabilities[j],
                 out.logits[j], target_j, out.conv1[j], ws,
                 gaps={k: float(v[j]) for k, v in extras.items()}, faithfulness=checked)
             for method, values in image_maps.items():
-                np.save(ws.scratch / f"{image_id}__{spec.name}__{method}.npy", values)
+                np.save(ws.scratch / map_file(image_id, spec.name, method), values)
             if save_arrays:
                 np.savez_compressed(
                     ws.arrays / f"{image_id}__{spec.name}.npz",
-                    input=prepared.inputs[n], gradient=out.gradients[j].astype(np.float32),
+                    input=batch[j], gradient=out.gradients[j].astype(np.float32),
                     saliency=maps["saliency"][j], conv1=out.conv1[j].astype(np.float32),
-                    target=np.int64(target_j), gradcam_layer=np.str_(split.gradcam_layer),
+                    target=np.int64(target_j),
+                    **({"gradcam_layer": np.str_(split.gradcam_layer)} if "gradcam" in attributions else {}),
                     **{m: attributions[m][j].astype(np.float32) for m in attributions if m != "saliency"})
             seconds["figures"] += time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    noise_conv1 = first_conv_output(split, images.normalize(noise_crop)[None])[0]
-    seconds["network"] += time.perf_counter() - t0
-    t0 = time.perf_counter()
-    filters_asset = f"assets/model__{spec.name}__filters.png"
-    pictures.save_png(pictures.filter_grid(first_weights), ws.root / filters_asset)
-    noise_asset = f"assets/noise__{spec.name}__conv1.jpg"
-    pictures.save_jpeg(pictures.activation_grid(noise_conv1, centre_only=True), ws.root / noise_asset)
-    seconds["figures"] += time.perf_counter() - t0
-
-    sanity = None
-    if sanity_originals:
+    result = None
+    if shard.first:
         t0 = time.perf_counter()
-        progress.message(f"{spec.name}: sanity check: randomizing the weights stage by stage")
-        sanity = attribute.cascading_randomization(
-            split, prepared.inputs, [sanity_originals[i] for i in prepared.ok_ids if i in sanity_originals],
-            settings, batch_size, progress, spec.name)
-        seconds["sanity"] += time.perf_counter() - t0
+        noise_conv1 = first_conv_output(split, images.normalize(noise_crop)[None])[0]
+        seconds["network"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        filters_asset = f"assets/model__{spec.name}__filters.png"
+        pictures.save_png(pictures.filter_grid(first_weights), ws.root / filters_asset)
+        noise_asset = f"assets/noise__{spec.name}__conv1.jpg"
+        pictures.save_jpeg(pictures.activation_grid(noise_conv1, centre_only=True), ws.root / noise_asset)
+        seconds["figures"] += time.perf_counter() - t0
 
-    result = ModelResult(
-        name=spec.name, zoo_name=spec.zoo_name, family=spec.family, weights=asdict(source),
-        filters_asset=filters_asset, filter_size=spec.filter_size, noise_conv1_asset=noise_asset,
-        conv1_shape=tuple(noise_conv1.shape), conv_layers=conv_table, seconds=seconds,
-        gradcam_layer=split.gradcam_layer, sanity=sanity)
+        sanity = None
+        if sanity_originals:
+            t0 = time.perf_counter()
+            progress.message(f"{spec.name}: sanity check: randomizing the weights stage by stage")
+            sanity = attribute.cascading_randomization(
+                split, normalized(shard.crops[:sanity_count]), sanity_originals,
+                settings, batch_size, progress, spec.name)
+            seconds["sanity"] += time.perf_counter() - t0
+        result = ModelResult(
+            name=spec.name, zoo_name=spec.zoo_name, family=spec.family, weights=asdict(source),
+            filters_asset=filters_asset, filter_size=spec.filter_size, noise_conv1_asset=noise_asset,
+            conv1_shape=tuple(noise_conv1.shape), conv_layers=conv_table, seconds=seconds,
+            gradcam_layer=split.gradcam_layer, sanity=sanity)
     del split, net
     gc.collect()
-    progress.message(f"{spec.name}: done: {len(per_image)} images, "
+    progress.message(f"{spec.name}: done: {_shard_prefix(shard)}{count} images, "
                      f"{seconds['network']:.1f} s in the network")
-    return result, per_image
+    return ModelPass(result, per_image, seconds)
+
+
+def map_file(image_id: str, model: str, method: str) -> str:
+    """The scratch file one map is spooled to until the shard's comparison reads it."""
+    return f"{image_id}__{model}__{method}.npy"
+
+
+def _images_done(shard: Shard, end: int) -> str:
+    return f"{_shard_prefix(shard)}{end}/{len(shard.ids)} images"
+
+
+def _images_span(shard: Shard, begin: int, end: int) -> str:
+    return f"{_shard_prefix(shard)}images {begin + 1}-{end}"
+
+
+def _shard_prefix(shard: Shard) -> str:
+    return f"shard {shard.index + 1}/{shard.of}: " if shard.of > 1 else ""
 
 
 def _image_result(model: str, image_id: str, crop: np.ndarray, maps: dict[str, np.ndarray],

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, images, imagenet, models, output, pipeline, publish, weights
+from . import __version__, images, imagenet, models, output, pipeline, publish, shards, weights
 from .summary import compare_models
 from .config import RunConfig
 from .errors import UsageError
@@ -31,20 +31,37 @@ class RunOutcome:
         return 1 if self.skipped else 0
 
 
-def resolve_weights(config: RunConfig) -> dict[str, weights.WeightSource]:
+@dataclasses.dataclass(frozen=True)
+class WeightPlan:
+    """How a run finds each model's weights: resolved by the client for a serial run and
+    by every worker of a distributed one (its own cache, its own SHA-1 check)."""
+
+    models: tuple[str, ...]
+    weights: str                       # "pretrained" | "untrained"
+    params: dict                       # model name -> .params file
+    model_root: Path | None
+    seed: int
+
+    @classmethod
+    def of(cls, config: RunConfig) -> "WeightPlan":
+        return cls(tuple(config.models), config.weights, dict(config.params),
+                   config.model_root, config.seed)
+
+
+def resolve_weights(plan: WeightPlan) -> dict[str, weights.WeightSource]:
     """Every model's weights, found (and downloaded) before any other work."""
-    model_root = Path(config.model_root) if config.model_root else weights.default_model_root()
-    unknown = set(config.params) - set(config.models)
+    model_root = Path(plan.model_root) if plan.model_root else weights.default_model_root()
+    unknown = set(plan.params) - set(plan.models)
     if unknown:
         raise UsageError(f"--params names {', '.join(sorted(unknown))}, which is not among "
-                         f"the models of this run ({', '.join(config.models)})")
+                         f"the models of this run ({', '.join(plan.models)})")
     sources = {}
-    for name in config.models:
+    for name in plan.models:
         spec = models.model_spec(name)
-        if name in config.params:
-            sources[name] = weights.resolve_params_file(spec, config.params[name])
-        elif config.weights == "untrained":
-            sources[name] = weights.WeightSource("untrained", seed=config.seed)
+        if name in plan.params:
+            sources[name] = weights.resolve_params_file(spec, plan.params[name])
+        elif plan.weights == "untrained":
+            sources[name] = weights.WeightSource("untrained", seed=plan.seed)
         else:
             sources[name] = weights.resolve_pretrained(spec, model_root)
     return sources
@@ -62,18 +79,20 @@ def execute(config: RunConfig, stderr=None, log=None) -> RunOutcome:
         raise UsageError(f"no image files found in {', '.join(map(str, config.inputs))}",
                          hint=f"image files end in {', '.join(images.IMAGE_EXTENSIONS)}")
     with publish.OutputLock(config.output_dir):
-        t0 = time.perf_counter()
-        sources = resolve_weights(config)
-        timings = {"weights_resolve": time.perf_counter() - t0}
         settings = config.method_settings()
         progress = Progress(progress_units(settings, len(paths), len(config.models)),
                             quiet=config.quiet, stream=stderr, log=log)
-        warnings = _font_warnings(config, paths, progress)
-        with publish.Staging(config.output_dir) as staging:
-            run_result, files = _compute_and_render(config, settings, target, paths, problems,
-                                                    sources, pipeline.Workspace(staging.path),
-                                                    progress, timings, started, warnings)
-            staging.publish()
+        t0 = time.perf_counter()
+        with _executor(config, progress) as executor:
+            sources = executor.resolve_weights(WeightPlan.of(config))
+            timings = {"weights_resolve": time.perf_counter() - t0}
+            warnings = _font_warnings(config, paths, progress)
+            with publish.Staging(config.output_dir) as staging:
+                run_result, files = _compute_and_render(config, settings, target, paths, problems,
+                                                        sources, executor,
+                                                        pipeline.Workspace(staging.path),
+                                                        progress, timings, started, warnings)
+                staging.publish()
     progress.message(f"report written to {config.output_dir}")
     return RunOutcome(config.output_dir, tuple(config.output_dir / f.name for f in files),
                       len(run_result.processed), len(run_result.skipped))
@@ -99,8 +118,38 @@ def _font_warnings(config: RunConfig, paths: list[Path], progress: Progress) -> 
     return [warning] if warning else []
 
 
-def _compute_and_render(config, settings, target, paths, problems, sources, ws, progress, timings,
-                        started, warnings):
+def _executor(config: RunConfig, progress: Progress):
+    """Where the shards are computed: in this process, or on a Dask cluster."""
+    if config.workers is None and config.scheduler is None:
+        return SerialExecutor()
+    from .cluster import DaskExecutor   # imports dask.distributed, or says what to install
+
+    return DaskExecutor(config, progress)
+
+
+class SerialExecutor:
+    """One shard of every image, computed in this process into the report's workspace."""
+
+    description = {"executor": "serial"}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def resolve_weights(self, plan: WeightPlan) -> dict[str, weights.WeightSource]:
+        self.sources = resolve_weights(plan)
+        return self.sources
+
+    def run(self, prepared: pipeline.PreparedImages, job, ws: pipeline.Workspace, progress):
+        """Yields each shard's ShardResult."""
+        for shard in shards.plan_shards(prepared.ok_ids, prepared.crops, None):
+            yield shards.run_shard(dataclasses.replace(job, shard=shard), self.sources, ws, progress)
+
+
+def _compute_and_render(config, settings, target, paths, problems, sources, executor, ws,
+                        progress, timings, started, warnings):
     ws.create(config.save_arrays)
     t0 = time.perf_counter()
     prepared = pipeline.prepare_images(paths, problems, ws, progress, list(config.inputs))
@@ -108,24 +157,21 @@ def _compute_and_render(config, settings, target, paths, problems, sources, ws, 
     noise_asset = pipeline.save_crop(noise_crop, "assets/noise__crop.png", ws)
     timings["decode"] = time.perf_counter() - t0
 
-    model_results, per_model = [], {}
-    for name in config.models:
-        result, per_image = pipeline.run_model(
-            models.model_spec(name), sources[name], prepared, noise_crop, target,
-            config.batch_size, ws, config.save_arrays, progress, settings)
-        model_results.append(result)
-        per_model[name] = per_image
+    job = shards.ShardJob(shard=None, models=tuple(config.models), noise_crop=noise_crop,
+                          target=target, batch_size=config.batch_size,
+                          save_arrays=config.save_arrays, settings=settings)
+    merger = shards.ShardMerger(tuple(config.models))
+    for result in executor.run(prepared, job, ws, progress):
+        merger.add(result)
+    model_results = merger.model_results()
+    for result in model_results:
         for key, value in result.seconds.items():
             timings[key] = timings.get(key, 0.0) + value
-    image_results = [
-        dataclasses.replace(image, models={m: per_model[m][image.id] for m in config.models})
-        if image.status == "ok" else image
-        for image in prepared.results
-    ]
-    del prepared, per_model
+    image_results = merger.image_results(prepared.results)
+    del prepared, merger
 
     t0 = time.perf_counter()
-    image_results, summary = compare_models(image_results, model_results, settings.methods, ws)
+    summary = compare_models(image_results, model_results, settings.methods)
     timings["compare"] = time.perf_counter() - t0
 
     untrained = [name for name in config.models if not sources[name].meaningful]
@@ -133,7 +179,7 @@ def _compute_and_render(config, settings, target, paths, problems, sources, ws, 
         title=config.title,
         author=config.author,
         created=datetime.now().astimezone().isoformat(timespec="seconds"),
-        run=_run_info(config, timings),
+        run={**_run_info(config, timings), **executor.description},
         target_mode="top1" if target is None else f"class {target} ({imagenet.label(target)})",
         weights_meaningful=not untrained,
         models=tuple(model_results),

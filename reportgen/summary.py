@@ -1,6 +1,6 @@
-"""Numbers over the image set, from the per-image records and the maps spooled to scratch:
-pairwise agreement per method, per-model summaries, faithfulness, the IG completeness
-gap, the sanity cascade, and the findings sentences."""
+"""Numbers over the image set, from the per-image records (each image's pairwise agreement
+is computed with its shard, ``shards.image_agreement``): per-model summaries, faithfulness,
+the IG completeness gap, the sanity cascade, and the findings sentences."""
 
 from __future__ import annotations
 
@@ -16,26 +16,20 @@ FAITHFULNESS_METRICS = ("deletion_auc", "insertion_auc")
 IG_GAP_FLAG = 0.05
 
 
-def compare_models(results: list[ImageResult], models: list[ModelResult], methods: tuple[str, ...],
-                   ws) -> tuple[list[ImageResult], Summary]:
-    """Per image: pairwise agreement of each method's maps; over the set: summaries."""
+def compare_models(results: list[ImageResult], models: list[ModelResult],
+                   methods: tuple[str, ...]) -> Summary:
+    """Over the set: per method the pairwise agreement and each model's map statistics;
+    top-1 agreement, the checks, the findings."""
     model_names = [m.name for m in models]
-    updated = []
     pair_values: dict[str, dict[str, dict[str, list[float]]]] = {m: {} for m in methods}
     for image in results:
         if image.status != "ok":
-            updated.append(image)
             continue
-        agreement = {}
         for method in methods:
-            maps = {m: np.load(ws.scratch / f"{image.id}__{m}__{method}.npy") for m in model_names}
-            agreement[method] = compare.pair_metrics(maps)
-            for pair, metrics in agreement[method].items():
+            for pair, metrics in image.agreement[method].items():
                 for metric, value in metrics.items():
                     pair_values[method].setdefault(pair, {}).setdefault(metric, []).append(value)
-        updated.append(replace(image, agreement=agreement))
-
-    ok = [i for i in updated if i.status == "ok"]
+    ok = [i for i in results if i.status == "ok"]
     per_model = {method: {m: {metric: compare.summarize([i.models[m].methods[method].stats[metric] for i in ok])
                               for metric in MAP_METRICS}
                           for m in model_names}
@@ -53,7 +47,7 @@ def compare_models(results: list[ImageResult], models: list[ModelResult], method
                       completeness_gap=_completeness_gap(ok, model_names, methods),
                       sanity=_sanity(models, methods))
     families = {m.name: m.family for m in models}
-    return updated, replace(summary, findings=tuple(findings.findings(summary, families, methods)))
+    return replace(summary, findings=tuple(findings.findings(summary, families, methods)))
 
 
 def _faithfulness(ok: list[ImageResult], model_names: list[str], methods) -> dict:

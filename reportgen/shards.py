@@ -1,0 +1,122 @@
+"""The unit of work of a run: a shard of consecutive images put through every model.
+
+A serial run is one shard computed in this process straight into the report's workspace;
+a distributed run (``cluster.py``) is many, each computed on a Dask worker in a workspace
+of its own whose files come back as bytes. Both go through ``run_shard`` with the same
+batches (shard sizes are multiples of the batch size), which is why their reports are
+identical. ``ShardMerger`` puts the shards' plain records back together on the client.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from . import models, pipeline
+from .analysis import compare
+from .method_settings import MethodSettings
+from .records import ImageModelResult, ImageResult, ModelResult
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """Everything a worker needs for one shard besides the weights: plain and picklable."""
+
+    shard: pipeline.Shard
+    models: tuple[str, ...]
+    noise_crop: np.ndarray            # uint8 (224, 224, 3)
+    target: int | None
+    batch_size: int
+    save_arrays: bool
+    settings: MethodSettings
+
+
+@dataclass
+class ShardResult:
+    index: int
+    passes: dict[str, pipeline.ModelPass]               # model -> its pass over the shard
+    agreement: dict[str, dict]                           # image id -> method -> "a|b" -> metrics
+    files: dict[str, bytes] = field(default_factory=dict)  # report-relative path -> bytes,
+                                                         # when computed away from the report
+    worker: str = ""                                     # the Dask worker's address
+
+
+def run_shard(job: ShardJob, sources: dict, ws: pipeline.Workspace, progress) -> ShardResult:
+    """The shard through every model in turn (one network in memory at a time), then the
+    pairwise agreement of each image's maps, read back from the workspace's scratch."""
+    passes = {}
+    for name in job.models:
+        passes[name] = pipeline.run_model(
+            models.model_spec(name), sources[name], job.shard, job.noise_crop, job.target,
+            job.batch_size, ws, job.save_arrays, progress, job.settings)
+    agreement = {}
+    for image_id in job.shard.ids:
+        agreement[image_id] = image_agreement(image_id, job.models, job.settings.methods, ws)
+        for name in job.models:
+            for method in job.settings.methods:
+                (ws.scratch / pipeline.map_file(image_id, name, method)).unlink(missing_ok=True)
+    return ShardResult(job.shard.index, passes, agreement)
+
+
+def image_agreement(image_id: str, model_names, methods, ws: pipeline.Workspace) -> dict:
+    """method -> "a|b" -> compare.pair_metrics of one image's maps by every pair of models."""
+    return {method: compare.pair_metrics({m: np.load(ws.scratch / pipeline.map_file(image_id, m, method))
+                                          for m in model_names})
+            for method in methods}
+
+
+def shard_size(count: int, batch_size: int, workers: int, requested: int | None,
+               sanity_images: int) -> int:
+    """Images per shard, a multiple of the batch size (so that every batch is the serial
+    run's) and at least the sanity images (which the first shard holds). Automatic: about
+    four shards per worker, so that a lost worker costs a quarter of its share and the
+    shards finish close together, within 8 to 64 images (a model load per shard, about a
+    second, against 8 x 0.6 s of network per model at least)."""
+    if requested is None:
+        requested = min(64, max(8, math.ceil(count / (4 * max(1, workers)))))
+    size = max(requested, sanity_images, 1)
+    return math.ceil(size / batch_size) * batch_size
+
+
+def plan_shards(ids: list[str], crops: np.ndarray, size: int | None) -> list[pipeline.Shard]:
+    """Consecutive shards of `size` images (all of them in one when size is None). The
+    crops are views of `crops` (the memmap): a shard is read when it is sent or computed."""
+    size = size or max(1, len(ids))
+    bounds = [(b, min(b + size, len(ids))) for b in range(0, len(ids), size)] or [(0, 0)]
+    return [pipeline.Shard(index, ids[b:e], crops[b:e], first=index == 0, of=len(bounds))
+            for index, (b, e) in enumerate(bounds)]
+
+
+class ShardMerger:
+    """The shards' records, back together in the run's order whatever order they came in."""
+
+    def __init__(self, model_names: tuple[str, ...]):
+        self.model_names = model_names
+        self.per_model: dict[str, dict[str, ImageModelResult]] = {m: {} for m in model_names}
+        self.model_records: dict[str, ModelResult] = {}
+        self.seconds: dict[str, dict[str, float]] = {m: {} for m in model_names}
+        self.agreement: dict[str, dict] = {}
+        self.workers: dict[int, str] = {}
+
+    def add(self, result: ShardResult) -> None:
+        for name, model_pass in result.passes.items():
+            self.per_model[name].update(model_pass.images)
+            for key, value in model_pass.seconds.items():
+                self.seconds[name][key] = self.seconds[name].get(key, 0.0) + value
+            if model_pass.result is not None:
+                self.model_records[name] = model_pass.result
+        self.agreement.update(result.agreement)
+        if result.worker:
+            self.workers[result.index] = result.worker
+
+    def model_results(self) -> list[ModelResult]:
+        """Per model: the first shard's record, with the seconds of every shard."""
+        return [replace(self.model_records[m], seconds=self.seconds[m]) for m in self.model_names]
+
+    def image_results(self, images: list[ImageResult]) -> list[ImageResult]:
+        return [replace(image, models={m: self.per_model[m][image.id] for m in self.model_names},
+                        agreement=self.agreement[image.id])
+                if image.status == "ok" else image
+                for image in images]
