@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import socket
 import threading
 import time
@@ -474,6 +475,46 @@ def test_untrained_is_seeded_and_deterministic():
     assert weight_keys
     assert any(not np.array_equal(a[k], c[k]) for k in weight_keys)
     assert not WeightSource("untrained", seed=7).meaningful
+
+
+@pytest.mark.slow
+def test_untrained_resnet152_is_the_same_at_every_load_and_thread_count(tmp_path):
+    """mx.init.Xavier after mx.random.seed gave 2 to 8 of resnet152's weight tensors other
+    values from one load to the next (MXNet's threaded engine); numpy draws per parameter
+    do not depend on the engine, the order or the threads."""
+    import subprocess
+    import sys
+
+    from reportgen import models
+
+    spec = models.model_spec("resnet152")
+
+    def structural(net):
+        return {k: v.data().asnumpy() for k, v in net._collect_params_with_prefix().items()}
+
+    first = structural(load_network(spec, WeightSource("untrained", seed=0), models.build_network))
+    second = structural(load_network(spec, WeightSource("untrained", seed=0), models.build_network))
+    assert [k for k in first if not np.array_equal(first[k], second[k])] == []
+    script = ("import sys, numpy as np\n"
+              "from reportgen import models, weights\n"
+              "net = weights.load_network(models.model_spec('resnet152'), "
+              "weights.WeightSource('untrained', seed=0), models.build_network)\n"
+              "np.savez(sys.argv[1], **{k: v.data().asnumpy() for k, v in "
+              "net._collect_params_with_prefix().items()})\n")
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "one.npz")], check=True,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True)
+    one_thread = np.load(tmp_path / "one.npz")
+    assert [k for k in first if not np.array_equal(first[k], one_thread[k])] == []
+
+    # Xavier as MXNet defines it: uniform in +-sqrt(3 / fan average).
+    weight = first["features.7.2.body.0.weight"]                    # (512, 2048, 1, 1)
+    scale = np.sqrt(3.0 / ((512 + 2048) / 2))
+    assert np.abs(weight).max() <= scale and abs(weight.std() / (scale / np.sqrt(3)) - 1) < 0.01
+    conv = first["features.0.weight"]                                # (64, 3, 7, 7)
+    scale = np.sqrt(3.0 / ((64 + 3) * 49 / 2))
+    assert np.abs(conv).max() <= scale and abs(conv.std() / (scale / np.sqrt(3)) - 1) < 0.05
+    assert np.all(first["features.1.gamma"] == 1) and np.all(first["features.1.running_mean"] == 0)
+    assert np.all(first["features.1.running_var"] == 1) and np.all(first["output.bias"] == 0)
 
 
 # --- unattended-run grade: corrupt cache, trickling mirror, concurrent fetches, progress -------
