@@ -59,6 +59,10 @@ class DaskExecutor:
     # --- connecting --------------------------------------------------------------------
 
     def __enter__(self):
+        # Dask's client logs a traceback when it loses the scheduler; the run says it in
+        # one line (ClusterError) instead.
+        self._log_level = logging.getLogger("distributed").level
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
         try:
             if self.address:
                 self.progress.message(f"connecting to the Dask scheduler at {self.address}")
@@ -98,6 +102,7 @@ class DaskExecutor:
                 except Exception:   # closing after the scheduler died: nothing left to do
                     pass
         self.client = self.cluster = None
+        logging.getLogger("distributed").setLevel(getattr(self, "_log_level", logging.NOTSET))
 
     # --- weights -----------------------------------------------------------------------
 

@@ -243,9 +243,14 @@ def randomize_blocks(blocks: list[gluon.Block], rng: np.random.Generator) -> Non
     keeps the activations' scale through ReLUs, so the maps stay non-degenerate) and every
     bias to 0. Folded BatchNorms live in their convolutions' weights and biases and are
     randomized with them. The values are written into the existing arrays, so hybridized
-    graphs use them at once."""
+    graphs use them at once.
+
+    Parameters are visited in the order of their structural names (``0.body.3.weight``):
+    Gluon's own names carry process-wide counters (``resnetv13_conv57_weight``, and the
+    folded convolutions' new ones), so their order, and which draw each weight got,
+    changed with what else the process had built."""
     for block in blocks:
-        for name, param in sorted(block.collect_params().items()):
+        for name, param in sorted(block._collect_params_with_prefix().items()):
             shape = param.shape
             if name.endswith("weight"):
                 fan_in = int(np.prod(shape[1:]))

@@ -56,6 +56,36 @@ def test_randomizing_a_stage_changes_exactly_its_weights(params_dir):
     np.testing.assert_array_equal(blocks[0].weight.data().asnumpy(), first)
 
 
+def test_randomized_weights_do_not_depend_on_what_the_process_built_before():
+    """The Dask identity test found it: Gluon names parameters with process-wide counters
+    (conv98_weight, conv99_weight, conv100_weight), so visiting them in the order of those
+    names gave a worker (a fresh process) other random weights than the serial run for
+    the same seed once the counters crossed a power of ten."""
+    from reportgen.mx import mx
+
+    def counter() -> int:
+        return int(nn.Conv2D(2, 3).name[len("conv"):])
+
+    def three_convs():
+        block = nn.HybridSequential()
+        for _ in range(3):
+            block.add(nn.Conv2D(2, 3, in_channels=2))
+        block.initialize(mx.init.Zero())
+        return block
+
+    while counter() % 100 > 90:         # the first block's names stay within one power of ten
+        pass
+    first = three_convs()
+    while counter() % 100 != 97:        # the next three are conv98, conv99, conv100
+        pass
+    second = three_convs()
+    assert [c.name for c in second._children.values()][-1].endswith("00")
+    for block in (first, second):
+        models.randomize_blocks([block], np.random.default_rng(5))
+    for a, b in zip(first._children.values(), second._children.values()):
+        np.testing.assert_array_equal(a.weight.data().asnumpy(), b.weight.data().asnumpy())
+
+
 def test_map_similarity_measures():
     rng = np.random.default_rng(1)
     a = rng.random((32, 32))
