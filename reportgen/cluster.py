@@ -61,8 +61,7 @@ class DaskExecutor:
     def __enter__(self):
         # Dask's client logs a traceback when it loses the scheduler; the run says it in
         # one line (ClusterError) instead.
-        self._log_level = logging.getLogger("distributed").level
-        logging.getLogger("distributed").setLevel(logging.CRITICAL)
+        self._log_levels = _quiet_dask_logs()
         try:
             if self.address:
                 self.progress.message(f"connecting to the Dask scheduler at {self.address}")
@@ -102,7 +101,8 @@ class DaskExecutor:
                 except Exception:   # closing after the scheduler died: nothing left to do
                     pass
         self.client = self.cluster = None
-        logging.getLogger("distributed").setLevel(getattr(self, "_log_level", logging.NOTSET))
+        for name, level in getattr(self, "_log_levels", {}).items():
+            logging.getLogger(name).setLevel(level)
 
     # --- weights -----------------------------------------------------------------------
 
@@ -269,6 +269,17 @@ def _write_files(files: dict[str, bytes], root: Path) -> None:
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
+
+
+def _quiet_dask_logs() -> dict[str, int]:
+    """Only critical messages from Dask's loggers in this process; returns the levels they
+    had. Dask's logging config gives some children levels of their own (distributed.client:
+    warning), so the parent's level alone does not silence them."""
+    names = ["distributed", *(n for n in logging.root.manager.loggerDict if n.startswith("distributed."))]
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    return levels
 
 
 def _one_line(exc: BaseException) -> str:
