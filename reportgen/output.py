@@ -42,6 +42,7 @@ def write_outputs(result: RunResult, ws, formats: tuple[str, ...], started: floa
     timings["total"] = time.perf_counter() - started
     result.run["peak_rss_mb"] = peak_rss_mb()
     files.append(write_results_json(result, ws.root / "results.json"))
+    files.append(write_results_csv(result, ws.root / "results.csv"))
     return files
 
 
@@ -123,3 +124,66 @@ def _finite(value):
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+def results_csv_columns(result: RunResult) -> list[str]:
+    methods = list(result.methods) or ["saliency"]
+    others = [f"{method}_{metric}_with_{m.name}" for method in methods
+              for m in result.models for metric in ("spearman", "iou_top5")]
+    return (["image", "shown", "status", "reason", "sha256", "model", "top1_class", "top1_label",
+             "top1_probability", "target_class", "target_probability"]
+            + [f"{method}_{metric}" for method in methods
+               for metric in ("concentration_top5", "edge_share_top20")]
+            + (["integrated_gradients_completeness_gap"] if "integrated_gradients" in methods else [])
+            + ([f"{method}_{curve}_auc" for method in methods for curve in ("deletion", "insertion")]
+               + ["random_deletion_auc", "random_insertion_auc"]
+               if "faithfulness" in result.checks else [])
+            + others)
+
+
+def write_results_csv(result: RunResult, path: Path) -> Path:
+    """One row per image x model (a skipped image: one row with its reason), for
+    spreadsheets: predictions, each method's map statistics, the checks, and the agreement
+    with every other model. Empty cells for what does not apply."""
+    import csv
+
+    columns = results_csv_columns(result)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, columns, restval="", lineterminator="\n")
+        writer.writeheader()
+        for image in result.images:
+            base = {"image": image.id, "shown": image.shown or image.path, "status": image.status,
+                    "reason": image.reason, "sha256": image.sha256 or ""}
+            if image.status != "ok":
+                writer.writerow(base)
+                continue
+            for name, r in image.models.items():
+                row = dict(base, model=name, top1_class=r.top5[0].class_id, top1_label=r.top5[0].label,
+                           top1_probability=_cell(r.top5[0].probability), target_class=r.target.class_id,
+                           target_probability=_cell(r.target.probability))
+                for method, entry in r.methods.items():
+                    for metric in ("concentration_top5", "edge_share_top20"):
+                        row[f"{method}_{metric}"] = _cell(entry.stats[metric])
+                    if entry.completeness_gap is not None:
+                        row[f"{method}_completeness_gap"] = _cell(entry.completeness_gap)
+                    if entry.faithfulness is not None:
+                        for curve in ("deletion", "insertion"):
+                            row[f"{method}_{curve}_auc"] = _cell(entry.faithfulness[f"{curve}_auc"])
+                if r.random_order is not None:
+                    for curve in ("deletion", "insertion"):
+                        row[f"random_{curve}_auc"] = _cell(r.random_order[f"{curve}_auc"])
+                for method, pairs in image.agreement.items():
+                    for pair, metrics in pairs.items():
+                        a, b = pair.split("|")
+                        if name in (a, b):
+                            other = b if name == a else a
+                            for metric, value in metrics.items():
+                                row[f"{method}_{metric}_with_{other}"] = _cell(value)
+                writer.writerow(row)
+    return path
+
+
+def _cell(value) -> str:
+    """Numbers as repr-exact decimals (what results.json holds); NaN as an empty cell."""
+    value = float(value)
+    return repr(value) if math.isfinite(value) else ""

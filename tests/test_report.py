@@ -33,10 +33,35 @@ def full_run(tmp_path_factory):
 def test_full_run_writes_every_output(full_run):
     code, out = full_run
     assert code == 0
-    for name in ("report.html", "report.pdf", "results.json"):
+    for name in ("report.html", "report.pdf", "results.json", "results.csv"):
         assert (out / name).stat().st_size > 0
     assert not list(out.parent.glob(".report.partial-*")), "staging folder left behind"
     assert not (out / ".scratch").exists()
+
+
+def test_results_csv_has_a_row_per_image_and_model_matching_results_json(full_run):
+    import csv
+
+    _, out = full_run
+    results = json.loads((out / "results.json").read_text("utf-8"))
+    with (out / "results.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["image"], r["model"]) for r in rows] == [
+        (i["id"], m) for i in results["images"] for m in MODELS]
+    for row in rows:
+        image = next(i for i in results["images"] if i["id"] == row["image"])
+        entry = image["models"][row["model"]]
+        assert int(row["top1_class"]) == entry["top5"][0]["class_id"]
+        assert float(row["target_probability"]) == entry["target"]["probability"]
+        for method in ("saliency", "gradcam"):
+            stats = entry["methods"][method]["stats"]
+            assert float(row[f"{method}_concentration_top5"]) == stats["concentration_top5"]
+        for other in MODELS:
+            if other != row["model"]:
+                pair = next(p for p in image["agreement"]["saliency"] if set(p.split("|")) == {row["model"], other})
+                assert float(row[f"saliency_spearman_with_{other}"]) == image["agreement"]["saliency"][pair]["spearman"]
+            else:
+                assert row[f"saliency_spearman_with_{other}"] == ""
 
 
 @pytest.mark.slow
