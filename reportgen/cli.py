@@ -110,6 +110,9 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
     scale.add_argument("--scheduler", default=default(None), metavar="ADDRESS",
                        help="use an existing Dask scheduler, e.g. tcp://10.0.0.5:8786 "
                             "(default: $DASK_SCHEDULER_ADDRESS when set)")
+    scale.add_argument("--pages", type=_positive, default=default(50), metavar="N",
+                       help="images with pages of their own, at most; beyond N, N chosen from the "
+                            "numbers (default 50)")
     scale.add_argument("--shard-size", type=_positive, default=default(None), metavar="N",
                        help="images per Dask task (default: about 4 shards per worker, 8 to 64 images)")
     run.add_argument("-q", "--quiet", action="store_true", default=default(False),
@@ -151,7 +154,8 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> RunConfig:
     if bad or not args.formats:
         raise UsageError(f"--format {','.join(args.formats)}: choose from {','.join(FORMATS)}")
     methods, checks = _methods_and_checks(args)
-    for name, value in (("--workers", args.workers), ("--shard-size", args.shard_size)):
+    for name, value in (("--workers", args.workers), ("--shard-size", args.shard_size),
+                        ("--pages", args.pages)):
         if value is not None and value < 1:
             raise UsageError(f"{name} {value}: must be at least 1")
     if args.workers is not None and args.scheduler:
@@ -177,6 +181,7 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> RunConfig:
         scheduler=args.scheduler or (os.environ.get("DASK_SCHEDULER_ADDRESS") or None
                                      if args.workers is None else None),
         shard_size=args.shard_size,
+        pages=args.pages,
         attribution=MethodSettings(
             methods=methods, smoothgrad_samples=args.smoothgrad_samples,
             smoothgrad_noise=args.smoothgrad_noise, ig_steps=args.ig_steps, ig_rule=args.ig_rule,

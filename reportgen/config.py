@@ -31,6 +31,7 @@ class RunConfig:
     workers: int | None = None                  # a local Dask cluster of this many workers
     scheduler: str | None = None                # or an existing Dask scheduler's address
     shard_size: int | None = None               # images per task on Dask (None: automatic)
+    pages: int = 50                             # images with pages of their own, at most
 
     def method_settings(self) -> MethodSettings:
         """The attribution settings with the run's seed."""

@@ -67,6 +67,7 @@ KEYS = {
     "workers": ("workers", _int, "a whole number"),
     "scheduler": ("scheduler", _str, "an address such as tcp://host:8786"),
     "shard-size": ("shard_size", _int, "a whole number"),
+    "pages": ("pages", _int, "a whole number"),
 }
 PATH_KEYS = {"output", "model_root", "log_file"}
 

@@ -71,6 +71,7 @@ def write_results_json(result: RunResult, path: Path) -> Path:
         "warnings": list(result.warnings),
         "methods": result.methods,
         "checks": list(result.checks),
+        "pages": result.pages,
         "models": [
             {"name": m.name, "zoo_name": m.zoo_name, "family": m.family,
              "weights": {"source": m.weights["kind"], "file": m.weights["path"],

@@ -100,6 +100,7 @@ class RunResult:
     warnings: tuple[str, ...] = ()
     methods: dict = field(default_factory=dict)   # method -> parameters used (MethodSettings)
     checks: tuple[str, ...] = ()       # "faithfulness", "sanity": the checks that ran
+    pages: dict = field(default_factory=dict)     # selection.choose_pages: which images get pages
 
     @property
     def processed(self) -> tuple[ImageResult, ...]:

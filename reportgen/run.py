@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, images, imagenet, models, output, pipeline, publish, shards, weights
+from . import __version__, images, imagenet, models, output, pipeline, publish, selection, shards, weights
 from .summary import compare_models
 from .config import RunConfig
 from .errors import UsageError
@@ -193,6 +193,7 @@ def _compute_and_render(config, settings, target, paths, problems, sources, exec
         + tuple(warnings),
         methods=settings.parameters({m.name: m.gradcam_layer for m in model_results}),
         checks=settings.checks,
+        pages=selection.choose_pages(image_results, config.pages, config.seed),
     )
     files = output.write_outputs(run_result, ws, config.formats, started, progress)
     return run_result, files

@@ -353,3 +353,24 @@ def test_a_method_not_run_is_absent_from_the_report(tmp_path):
     for absent in ("Grad-CAM", "SmoothGrad", "Integrated Gradients", "Deletion", "Sanity check",
                    "the maps under each method"):
         assert absent not in html, absent
+
+
+def test_beyond_pages_the_chosen_images_have_pages_and_the_report_says_how(tmp_path):
+    from pypdf import PdfReader
+
+    out = tmp_path / "report"
+    assert main(["run", "--weights", "untrained", "-m", "vgg16,resnet152", "--pages", "3",
+                 "-q", "-o", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text("utf-8"))
+    chosen = results["pages"]["chosen"]
+    assert len(chosen) == 3 and results["pages"]["of"] == 4
+    assert results["pages"]["counts"] == {"disagree": 1, "agree": 1, "random": 1}
+    by_agreement = sorted(chosen, key=lambda i: chosen[i]["agreement"])
+    assert [chosen[i]["reason"] for i in (by_agreement[0], by_agreement[-1])] == ["disagree", "agree"]
+    html = (out / "report.html").read_text("utf-8")
+    assert html.count('<section class="image"') == 3
+    assert "This report has pages for 3 of the 4 images" in html
+    assert all(f'id="img-{image_id}"' in html for image_id in chosen)
+    text = "".join(page.extract_text() for page in PdfReader(out / "report.pdf").pages)
+    assert "chosen from the numbers" in " ".join(text.split())
+    assert len(results["images"]) == 4 and len((out / "results.csv").read_text().splitlines()) == 1 + 4 * 2

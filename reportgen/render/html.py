@@ -55,7 +55,8 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(num=fmt_number, sci=fmt_sci, pct=fmt_percent,
-                       pair=lambda p: p.replace("|", " vs "), method_label=findings.label)
+                       pair=lambda p: p.replace("|", " vs "), method_label=findings.label,
+                       count_of=lambda n: f"{n:,}")
     env.filters["stage_name"] = lambda model, per_model, k: per_model[model]["stages"][k]["stage"]
     env.tests["flagged_gap"] = lambda gap: gap is None or not math.isfinite(gap) or gap > IG_GAP_FLAG
     env.globals["flag_gap"] = IG_GAP_FLAG
