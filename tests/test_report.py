@@ -371,6 +371,12 @@ def test_beyond_pages_the_chosen_images_have_pages_and_the_report_says_how(tmp_p
     assert html.count('<section class="image"') == 3
     assert "This report has pages for 3 of the 4 images" in html
     assert all(f'id="img-{image_id}"' in html for image_id in chosen)
+    # The HTML's table lists every image, linking those with pages; the PDF leaves it out.
+    table = html[html.index('id="all-images-table"'):html.index("</table>", html.index('id="all-images-table"'))]
+    assert table.count('<img class="thumb"') == 4
+    assert sorted(re.findall(r'href="#img-([^"]+)"', table)) == sorted(chosen)
+    assert 'data-type="number">vgg16 vs resnet152</th>' in table
     text = "".join(page.extract_text() for page in PdfReader(out / "report.pdf").pages)
     assert "chosen from the numbers" in " ".join(text.split())
+    assert "All images" not in text and "click a column" not in text
     assert len(results["images"]) == 4 and len((out / "results.csv").read_text().splitlines()) == 1 + 4 * 2

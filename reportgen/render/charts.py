@@ -104,6 +104,48 @@ def saliency_character_chart(result: RunResult, path: Path) -> None:
     _save(fig, path)
 
 
+PAIR_STYLES = ("-", "--", ":", "-.")
+
+
+def distributions_chart(result: RunResult, path: Path) -> None:
+    """Over the whole set, for the saliency maps: the distribution of each model pair's
+    Spearman correlation, and of each model's concentration (histograms with fixed bins,
+    as shares of the images, so sets of any size compare)."""
+    models = [m.name for m in result.models]
+    pairs = list(result.summary.per_pair.get("saliency", {}))
+    fig = Figure(figsize=(6.4, 2.4))
+    panels = []
+    if pairs:
+        panels.append(("pairs", "Spearman correlation of the saliency maps", np.linspace(-1, 1, 41)))
+    panels.append(("models", "concentration of the saliency map\n(share in its top 5 % pixels)",
+                   np.linspace(0, 1, 41)))
+    for k, (kind, label, bins) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), k + 1)
+        if kind == "pairs":
+            for i, pair in enumerate(pairs):
+                values = [img.agreement["saliency"][pair]["spearman"] for img in result.processed]
+                _share_histogram(ax, values, bins, pair.replace("|", " vs "), "black", PAIR_STYLES[i % 4])
+        else:
+            for model in models:
+                values = [img.models[model].methods["saliency"].stats["concentration_top5"]
+                          for img in result.processed]
+                _share_histogram(ax, values, bins, model, color(model), "-")
+        ax.set_xlabel(label, fontsize=8)
+        ax.set_ylabel("share of the images")
+        ax.legend(frameon=False, fontsize=6.5, loc="best")
+        _style(ax)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _share_histogram(ax, values, bins, label, colour, style) -> None:
+    values = np.array([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
+    counts, _ = np.histogram(np.clip(values, bins[0], bins[-1]), bins=bins)
+    shares = counts / max(1, len(values))
+    ax.stairs(shares, bins, label=f"{label} (n={len(values):,})", color=colour,
+              linestyle=style, linewidth=1.0)
+
+
 def conv_weights_chart(result: RunResult, path: Path) -> None:
     """Std and mean |weight| of each conv layer against relative depth (VGG has 13-16 conv
     layers, ResNet152 155: relative depth puts them on one axis), one colour per model."""
@@ -134,6 +176,9 @@ def draw_all(result: RunResult, root: Path) -> dict[str, str]:
     if result.processed:
         charts["saliency_character"] = "assets/chart__saliency_character.png"
         saliency_character_chart(result, root / charts["saliency_character"])
+    if result.processed:
+        charts["distributions"] = "assets/chart__distributions.png"
+        distributions_chart(result, root / charts["distributions"])
     charts["conv_weights"] = "assets/chart__conv_weights.png"
     conv_weights_chart(result, root / charts["conv_weights"])
     return charts

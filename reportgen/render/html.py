@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jinja2
 
+from .. import selection
 from ..analysis import findings
 from ..records import RunResult
 from ..summary import IG_GAP_FLAG
@@ -56,7 +57,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(num=fmt_number, sci=fmt_sci, pct=fmt_percent,
                        pair=lambda p: p.replace("|", " vs "), method_label=findings.label,
-                       count_of=lambda n: f"{n:,}")
+                       count_of=lambda n: f"{n:,}", mean_agreement=selection.mean_agreement)
     env.filters["stage_name"] = lambda model, per_model, k: per_model[model]["stages"][k]["stage"]
     env.tests["flagged_gap"] = lambda gap: gap is None or not math.isfinite(gap) or gap > IG_GAP_FLAG
     env.globals["flag_gap"] = IG_GAP_FLAG
