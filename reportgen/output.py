@@ -33,7 +33,9 @@ def write_outputs(result: RunResult, ws, formats: tuple[str, ...], started: floa
         result.run["peak_rss_before_pdf_mb"] = peak_rss_mb()
         progress.message("rendering PDF")
         t0 = time.perf_counter()
-        files.append(pdf.write_pdf(html_path, ws.root))
+        print_html = html.write_report(result, ws.root, ".print.html", for_print=True)
+        files.append(pdf.write_pdf(print_html, ws.root))
+        print_html.unlink()
         timings["pdf"] = time.perf_counter() - t0
     if "html" in formats:
         files.insert(0, html_path)

@@ -64,12 +64,15 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render_report(result: RunResult) -> str:
+def render_report(result: RunResult, for_print: bool = False) -> str:
+    """for_print: the PDF's document, without what only a screen can use (the table of
+    every image), so that the PDF's work stays bounded in the number of images."""
     css = (template_folder() / "report.css").read_text("utf-8")
-    return environment().get_template(TEMPLATE).render(r=result, css=css)
+    return environment().get_template(TEMPLATE).render(r=result, css=css, for_print=for_print)
 
 
-def write_report(result: RunResult, root: Path) -> Path:
-    path = Path(root) / "report.html"
-    path.write_text(render_report(result), encoding="utf-8")
+def write_report(result: RunResult, root: Path, name: str = "report.html",
+                 for_print: bool = False) -> Path:
+    path = Path(root) / name
+    path.write_text(render_report(result, for_print), encoding="utf-8")
     return path
