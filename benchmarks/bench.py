@@ -293,11 +293,11 @@ def measure_methods_cost(inputs, params: dict[str, Path], batch_size: int, sampl
 
 
 def run_end_to_end(images: Path, params: dict[str, Path], out: Path, batch_size: int,
-                   cwd: Path = REPO) -> dict:
+                   cwd: Path = REPO, extra: tuple[str, ...] = ()) -> dict:
     """`reportgen run` in a fresh process from `cwd` (whose reportgen package `-m` imports
-    first): its timings, peak RSS and output sizes."""
+    first): its timings, peak RSS and output sizes. extra: more flags (--workers 2)."""
     command = [sys.executable, "-m", "reportgen", "run", str(images), "-q", "-o", str(out),
-               "--batch-size", str(batch_size)]
+               "--batch-size", str(batch_size), *extra]
     for name, path in params.items():
         command += ["--params", f"{name}={path}"]
     started = time.perf_counter()
@@ -361,6 +361,9 @@ def main() -> int:
     parser.add_argument("--sanity-images", type=int, default=4)
     parser.add_argument("--baseline-commit", metavar="REV", default="",
                         help="the default run of reportgen at REV against the current one, e.g. 297c9b2")
+    parser.add_argument("--workers-compare", type=int, default=0, metavar="N",
+                        help="end-to-end wall time of the serial run against --workers N on the "
+                             "same images, alternated --repeat times (throughput ratio)")
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
     args = parser.parse_args()
 
@@ -420,6 +423,15 @@ def main() -> int:
         if args.baseline_commit:
             report["default_vs_baseline"] = measure_baseline(
                 args.baseline_commit, images, params, work, args.batch_size, args.repeat)
+        if args.workers_compare:
+            serial, dask = [], []
+            for i in range(args.repeat):
+                serial.append(run_end_to_end(images, params, work / f"serial{i}", args.batch_size)["wall_s"])
+                dask.append(run_end_to_end(images, params, work / f"dask{i}", args.batch_size,
+                                           extra=("--workers", str(args.workers_compare)))["wall_s"])
+            report["workers_compare"] = {
+                "workers": args.workers_compare, "serial_wall_s": serial, "dask_wall_s": dask,
+                "throughput_ratio": statistics.median(serial) / statistics.median(dask)}
         if args.scaling:
             report["scaling"] = {}
             for count in (int(n) for n in args.scaling.split(",")):
@@ -476,6 +488,11 @@ def targets(report: dict) -> list[dict]:
                   "measured": round(rss, 2), "met": rss <= 1.10},
                  {"target": f"PDF time per image flat {small} -> {large} (linear, <= 1.25 x)",
                   "measured": round(pdf, 2), "met": pdf <= 1.25}]
+    workers = report.get("workers_compare")
+    if workers:
+        rows.append({"target": f"--workers {workers['workers']} throughput within 10 % of the serial run",
+                     "measured": f"{workers['throughput_ratio']:.2f} x serial",
+                     "met": workers["throughput_ratio"] >= 0.9})
     cost = report.get("methods_cost")
     if cost:
         per_model = cost["models"]
