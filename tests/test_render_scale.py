@@ -34,3 +34,20 @@ def test_ten_thousand_images_give_the_pdf_of_fifty(tmp_path):
     assert not (tmp_path / "large" / ".print.html").exists()
     rows = (tmp_path / "large" / "results.csv").read_text("utf-8").splitlines()
     assert len(rows) == 1 + 10_000 * 3
+
+
+def test_results_json_written_image_by_image_is_the_whole_document(tmp_path):
+    """The streamed results.json is byte for byte json.dumps(indent=2) of the whole."""
+    import json
+    from dataclasses import replace
+
+    for count in (0, 1, 7):
+        result = synthetic_result(count, tmp_path / str(count))
+        path = output.write_results_json(result, tmp_path / f"{count}.json")
+        data = json.loads(path.read_text("utf-8"))
+        assert len(data["images"]) == count
+        whole = dict(data)
+        assert path.read_text("utf-8") == json.dumps(whole, indent=2, ensure_ascii=False) + "\n"
+    odd = replace(result, title='a\n  "images": [],\nb')       # the marker's text in a value
+    data = json.loads(output.write_results_json(odd, tmp_path / "odd.json").read_text("utf-8"))
+    assert data["title"] == odd.title and len(data["images"]) == 7
