@@ -39,10 +39,6 @@ WORKERS_TIMEOUT = 60          # seconds to wait for the first worker to join
 SHARDS_AHEAD = 2              # shards queued per worker beyond the running one
 
 
-def scheduler_address(config) -> str | None:
-    return config.scheduler     # the CLI has taken DASK_SCHEDULER_ADDRESS into it
-
-
 class DaskExecutor:
     """The shards of a run on a Dask cluster. Used as a context manager: the local cluster
     (if any) and the client are closed on the way out, whatever happens."""
@@ -50,7 +46,7 @@ class DaskExecutor:
     def __init__(self, config, progress):
         self.config = config
         self.progress = progress
-        self.address = scheduler_address(config)
+        self.address = config.scheduler   # the CLI has taken DASK_SCHEDULER_ADDRESS into it
         self.cluster = self.client = None
         self.description = {"executor": "dask"}
         self._shard_units: dict[int, float] = {}
@@ -194,15 +190,11 @@ def worker_weights(plan, dask_worker=None) -> dict:
     """Run on every worker by client.run: resolve the weights here (this machine's cache,
     SHA-1 check, download); never raises, so that every worker's answer comes back."""
     from . import models
-    from .run import resolve_weights
 
     reply = {"error": None, "exit_code": 0, "hint": None, "sources": None,
              "worker": {"nthreads": dask_worker.state.nthreads if dask_worker else None}}
     try:
-        key = _plan_key(plan)
-        if key not in _SOURCES:
-            _SOURCES[key] = resolve_weights(plan)
-        reply["sources"] = _SOURCES[key]
+        reply["sources"] = _worker_sources(plan)
         reply["worker"]["mxnet_threads"] = models.mx_threads()
     except ReportgenError as exc:
         reply.update(error=exc.message, exit_code=exc.exit_code, hint=exc.hint)
@@ -214,18 +206,15 @@ def worker_shard(job, plan):
     from distributed import get_worker
 
     from . import pipeline, shards
-    from .run import resolve_weights
 
     worker = get_worker()
-    key = _plan_key(plan)
     with _NETWORK:
-        if key not in _SOURCES:
-            _SOURCES[key] = resolve_weights(plan)
+        sources = _worker_sources(plan)
         with tempfile.TemporaryDirectory(prefix="reportgen-shard-") as folder:
             ws = pipeline.Workspace(Path(folder))
             ws.create(job.save_arrays)
             progress = WorkerProgress(worker, job.shard.index)
-            result = shards.run_shard(job, _SOURCES[key], ws, progress)
+            result = shards.run_shard(job, sources, ws, progress)
             result.files = _read_files(ws.root)
     result.worker = worker.address
     return result
@@ -247,8 +236,14 @@ class WorkerProgress:
     warn = message
 
 
-def _plan_key(plan) -> str:
-    return json.dumps(dataclasses.asdict(plan), default=str, sort_keys=True)
+def _worker_sources(plan) -> dict:
+    """The weights this worker process resolved for `plan`, resolved once per process."""
+    from .run import resolve_weights
+
+    key = json.dumps(dataclasses.asdict(plan), default=str, sort_keys=True)
+    if key not in _SOURCES:
+        _SOURCES[key] = resolve_weights(plan)
+    return _SOURCES[key]
 
 
 def _read_files(root: Path) -> dict[str, bytes]:
