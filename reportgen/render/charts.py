@@ -48,7 +48,7 @@ def agreement_chart(result: RunResult, path: Path) -> None:
     with std over images."""
     methods = list(result.summary.per_pair)
     pairs = list(result.summary.per_pair[methods[0]])
-    fig = Figure(figsize=(6.4, 2.6))
+    fig = Figure(figsize=(6.4, 2.9))
     x = np.arange(len(pairs))
     width = 0.8 / len(methods)
     for k, (metric, label) in enumerate([("spearman", "Spearman rank correlation"),
@@ -59,13 +59,16 @@ def agreement_chart(result: RunResult, path: Path) -> None:
             ax.bar(x + (i - (len(methods) - 1) / 2) * width, [s["mean"] for s in stats], width,
                    yerr=[s["std"] for s in stats], capsize=2, label=findings.label(method),
                    color=METHOD_SHADES[i % len(METHOD_SHADES)], edgecolor="black", linewidth=0.3)
-        # Stacked, not tilted: three tilted pair names ran into each other (seen in the PDF).
-        ax.set_xticks(x, [p.replace("|", "\n") for p in pairs])
+        # Stacked, not tilted, and the legend above the panels rather than beside them:
+        # tilted names, then stacked ones in panels narrowed by the legend, ran into each
+        # other (both seen in the PDF).
+        ax.set_xticks(x, [p.replace("|", "\n") for p in pairs], fontsize=7)
         ax.set_ylabel(f"{label}\n(mean ± std)", fontsize=8)
         ax.axhline(0, color="black", linewidth=0.6)
         _style(ax)
-    fig.axes[-1].legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, frameon=False, loc="upper center", ncol=len(methods), fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     _save(fig, path)
 
 
