@@ -116,7 +116,7 @@ def distributions_chart(result: RunResult, path: Path) -> None:
     as shares of the images, so sets of any size compare)."""
     models = [m.name for m in result.models]
     pairs = list(result.summary.per_pair.get("saliency", {}))
-    fig = Figure(figsize=(6.4, 2.4))
+    fig = Figure(figsize=(6.4, 2.9))
     panels = []
     if pairs:
         panels.append(("pairs", "Spearman correlation of the saliency maps", np.linspace(-1, 1, 41)))
@@ -135,7 +135,8 @@ def distributions_chart(result: RunResult, path: Path) -> None:
                 _share_histogram(ax, values, bins, model, color(model), "-")
         ax.set_xlabel(label, fontsize=8)
         ax.set_ylabel("share of the images")
-        ax.legend(frameon=False, fontsize=6.5, loc="best")
+        # Above the panel: "best" put it over the bars when they sat mid-axis (seen in the PDF).
+        ax.legend(frameon=False, fontsize=6.5, loc="lower left", bbox_to_anchor=(0.0, 1.0))
         _style(ax)
     fig.tight_layout()
     _save(fig, path)
