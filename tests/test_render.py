@@ -108,6 +108,38 @@ def test_activation_grid_tiles_show_block_means_in_channel_order():
         assert (tile[half + 1:, half + 1:] == low).all()
 
 
+@pytest.mark.parametrize("channels,centre_only", [(64, False), (10, False), (64, True)])
+def test_activation_grid_equals_tiles_placed_one_by_one(channels, centre_only):
+    # Reference: every tile scaled and coloured on its own and pasted at its place on a
+    # white canvas, row-major, 2 pixels apart (the layout before it became one reshape).
+    conv1 = np.random.default_rng(channels).standard_normal((channels, 112, 112)).astype(np.float32)
+    conv1[3] = 1.0                                        # a flat channel
+    grid = np.asarray(pictures.activation_grid(conv1, centre_only=centre_only))
+    size, gap, rows = pictures.TILE, 2, -(-channels // 8)
+    expected = np.full((rows * size + (rows - 1) * gap, 8 * size + 7 * gap, 3), 255, np.uint8)
+    for i in range(channels):
+        channel = np.abs(conv1[i])
+        if centre_only:
+            tile = channel[28:28 + size, 28:28 + size]
+        else:
+            tile = channel.reshape(size, 2, size, 2).mean(axis=(1, 3))
+        low, high = np.percentile(tile, [1, 99])
+        scaled = np.clip((tile - low) / (high - low), 0, 1) if high > low else np.zeros_like(tile)
+        r, c = divmod(i, 8)
+        expected[r * (size + gap):r * (size + gap) + size, c * (size + gap):c * (size + gap) + size] = \
+            pictures.colormap(scaled.astype(np.float32), "viridis")
+    assert grid.shape == expected.shape
+    # Block means summed in another order may differ in the last float bit, which moves a
+    # pixel across a colormap bin boundary at most by one of its 256 colours.
+    differs = (grid != expected).any(axis=2)
+    assert differs.mean() < 1e-3
+    gaps = np.ones(grid.shape[:2], bool)
+    for r in range(rows):
+        for c in range(8 if r < rows - 1 or channels % 8 == 0 else channels % 8):
+            gaps[r * (size + gap):r * (size + gap) + size, c * (size + gap):c * (size + gap) + size] = False
+    assert (grid[gaps] == 255).all()
+
+
 def test_font_coverage_is_checked_with_fontconfig():
     import shutil
 

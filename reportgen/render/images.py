@@ -81,21 +81,22 @@ def activation_grid(conv1: np.ndarray, columns: int = 8, centre_only: bool = Fal
                           for c in channels])
     low, high = np.percentile(tiles.reshape(n, -1), [1, 99], axis=1)
     span = np.where(high > low, high - low, 1.0)
-    scaled = np.clip((tiles - low[:, None, None]) / span[:, None, None], 0, 1)
+    scaled = np.clip((tiles - low[:, None, None]) / span[:, None, None], 0, 1).astype(np.float32)
     scaled[high <= low] = 0
+    # The tiles are coloured on their own and laid out by one reshape: placing them one by
+    # one on a canvas and colouring it through a mask took 2/3 of the grid's time.
+    return Image.fromarray(_tile_layout(colormap(scaled, "viridis"), columns, gap=2), "RGB")
+
+
+def _tile_layout(tiles: np.ndarray, columns: int, gap: int) -> np.ndarray:
+    """(n, t, t, 3) uint8 tiles -> one row-major grid, `gap` white pixels between tiles."""
+    n, size = tiles.shape[0], tiles.shape[1]
     rows = math.ceil(n / columns)
-    gap = 2
-    canvas = np.ones((rows * TILE + (rows - 1) * gap, columns * TILE + (columns - 1) * gap),
-                     dtype=np.float32)
-    colours = np.full(canvas.shape + (3,), 255, dtype=np.uint8)
-    mask = np.zeros(canvas.shape, dtype=bool)
-    for i in range(n):
-        r, c = divmod(i, columns)
-        y, x = r * (TILE + gap), c * (TILE + gap)
-        canvas[y:y + TILE, x:x + TILE] = scaled[i]
-        mask[y:y + TILE, x:x + TILE] = True
-    colours[mask] = colormap(canvas, "viridis")[mask]
-    return Image.fromarray(colours, "RGB")
+    cells = np.full((rows * columns, size + gap, size + gap, 3), 255, dtype=np.uint8)
+    cells[:n, :size, :size] = tiles
+    laid = cells.reshape(rows, columns, size + gap, size + gap, 3).transpose(0, 2, 1, 3, 4)
+    laid = laid.reshape(rows * (size + gap), columns * (size + gap), 3)
+    return np.ascontiguousarray(laid[:rows * (size + gap) - gap, :columns * (size + gap) - gap])
 
 
 def _block_mean(channels: np.ndarray, factor: int) -> np.ndarray:
