@@ -45,19 +45,6 @@ def saliency_overlay(crop: np.ndarray, saliency: np.ndarray) -> Image.Image:
     return Image.fromarray(np.rint(blended).astype(np.uint8), "RGB")
 
 
-def grid(tiles: list[Image.Image], columns: int, gap: int = 2,
-         background=(255, 255, 255)) -> Image.Image:
-    """Tiles of equal size in a grid, row-major, separated by `gap` pixels."""
-    width, height = tiles[0].size
-    rows = math.ceil(len(tiles) / columns)
-    out = Image.new("RGB", (columns * width + (columns - 1) * gap,
-                            rows * height + (rows - 1) * gap), background)
-    for i, tile in enumerate(tiles):
-        r, c = divmod(i, columns)
-        out.paste(tile.convert("RGB"), (c * (width + gap), r * (height + gap)))
-    return out
-
-
 def activation_grid(conv1: np.ndarray, columns: int = 8, centre_only: bool = False) -> Image.Image:
     """(64, h, w) first-conv output -> 8x8 grid of |output| (viridis), each tile TILE
     pixels, reduced by area averaging. Each tile is scaled from its own 1st to 99th
@@ -124,8 +111,8 @@ def filter_grid(weights: np.ndarray, columns: int = 8, tile: int = 32) -> Image.
         low, high = w.min(), w.max()
         scaled = (w - low) / (high - low) if high > low else np.zeros_like(w)
         rgb = np.rint(scaled.transpose(1, 2, 0) * 255).astype(np.uint8)
-        tiles.append(Image.fromarray(rgb, "RGB").resize((k * factor, k * factor), Image.NEAREST))
-    return grid(tiles, columns, gap=3)
+        tiles.append(np.asarray(Image.fromarray(rgb, "RGB").resize((k * factor, k * factor), Image.NEAREST)))
+    return Image.fromarray(_tile_layout(np.stack(tiles), columns, gap=3), "RGB")
 
 
 def save_png(image: Image.Image, path: Path) -> None:
