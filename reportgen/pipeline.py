@@ -3,8 +3,9 @@
 
 Memory stays flat in the number of images: the decoded crops live in a memory-mapped
 scratch file (each batch is normalized from them when it goes through the network),
-maps are spooled to scratch files until the shard's comparison reads them, and only one
-network is in memory at a time. The images are processed in shards (``shards.py``): a
+each map's ranking is spooled to a scratch file until the shard's comparison reads it, and
+only one network is in memory at a time. What needs no network (figures, statistics,
+rankings) runs on a figure queue (``figure_queue.py``) beside it. The images are processed in shards (``shards.py``): a
 serial run is one shard, a distributed run many; this module computes one shard through
 one model.
 """
@@ -13,15 +14,17 @@ from __future__ import annotations
 
 import gc
 import time
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from . import attribute, imagenet, images, models, weights
-from .analysis import filters, saliency
+from .analysis import compare, filters, saliency
 from .analysis.gradients import first_conv_output, forward_backward, softmax
 from .errors import InputError
+from .figure_queue import FigureQueue
 from .progress import Progress
 from .records import ImageModelResult, ImageResult, MethodResult, ModelResult, Prediction, Summary
 from .render import images as pictures
@@ -58,10 +61,13 @@ class PreparedImages:
 
 
 def prepare_images(paths: list[Path], problems: list[tuple[Path, str]], ws: Workspace,
-                   progress: Progress, input_roots: list[Path] = ()) -> PreparedImages:
-    """Decode every file once; write its crop as an asset and to scratch (what the network
-    will see, before normalization). A file that cannot be used becomes a skipped record
-    with its reason."""
+                   progress: Progress, input_roots: list[Path] = (),
+                   writer: FigureQueue | None = None) -> PreparedImages:
+    """Decode every file once; write its crop to scratch (what the network will see, before
+    normalization) and as an asset, on `writer` when given (the PNG encoding is 7 x the
+    decoding of a typical photo: queued, it runs beside the network instead of before it;
+    wait on the writer before rendering). A file that cannot be used becomes a skipped
+    record with its reason."""
     used_ids: set[str] = set()
     results: list[ImageResult] = []
     crops = np.lib.format.open_memmap(ws.scratch / "crops.npy", "w+", np.uint8,
@@ -78,7 +84,11 @@ def prepare_images(paths: list[Path], problems: list[tuple[Path, str]], ws: Work
                                        shown=images.shown_path(path, input_roots)))
             continue
         crops[len(ok_ids)] = decoded.crop
-        crop_asset = save_crop(decoded.crop, f"assets/{image_id}__crop.png", ws)
+        crop_asset = f"assets/{image_id}__crop.png"
+        if writer is None:
+            save_crop(decoded.crop, crop_asset, ws)
+        else:
+            writer.submit(save_crop, decoded.crop, crop_asset, ws)
         ok_ids.append(image_id)
         results.append(ImageResult(image_id, str(path), "ok", sha256=digest,
                                    original_size=decoded.original_size, notes=decoded.notes,
@@ -107,8 +117,13 @@ class ModelPass:
     """One model over one shard."""
 
     result: ModelResult | None        # the per-model record: from the first shard only
-    images: dict[str, ImageModelResult]
+    images: dict[str, ImageModelResult]   # futures of them until resolve()
     seconds: dict[str, float]         # load, network, figures, each method and check
+
+    def resolve(self) -> None:
+        """The per-image records, once the figure queue has run their tasks."""
+        self.images = {image_id: record.result() if isinstance(record, Future) else record
+                       for image_id, record in self.images.items()}
 
 
 def normalized(crops: np.ndarray) -> np.ndarray:
@@ -131,9 +146,11 @@ def _reason(exc: InputError, path: Path) -> str:
 
 def run_model(spec: models.ModelSpec, source: weights.WeightSource, shard: Shard,
               noise_crop: np.ndarray, target: int | None, batch_size: int, ws: Workspace,
-              save_arrays: bool, progress: Progress,
+              save_arrays: bool, progress: Progress, figures: FigureQueue,
               settings: attribute.MethodSettings = attribute.MethodSettings()) -> ModelPass:
-    """The shard's images through one model; the network is freed when this returns."""
+    """The shard's images through one model; the network is freed when this returns. Each
+    image's figures, statistics and arrays are queued on `figures`: the pass's `images`
+    are futures until ModelPass.resolve() (after figures.wait())."""
     seconds = {"load": 0.0, "network": 0.0, "figures": 0.0}
     for method in settings.methods:
         seconds[method] = 0.0
@@ -188,34 +205,28 @@ def run_model(spec: models.ModelSpec, source: weights.WeightSource, shard: Shard
                 progress.advance(rows * attribute.FORWARD_COST, f"{done}: faithfulness")
             if n < sanity_count:
                 sanity_originals.append((image_id, n, target_j, image_maps))
-            t0 = time.perf_counter()
-            per_image[image_id] = _image_result(
-                spec.name, image_id, shard.crops[n], image_maps, probabilities[j],
-                out.logits[j], target_j, out.conv1[j], ws,
-                gaps={k: float(v[j]) for k, v in extras.items()}, faithfulness=checked)
-            for method, values in image_maps.items():
-                np.save(ws.scratch / map_file(image_id, spec.name, method), values)
+            arrays = None
             if save_arrays:
-                np.savez_compressed(
-                    ws.arrays / f"{image_id}__{spec.name}.npz",
+                arrays = dict(
                     input=batch[j], gradient=out.gradients[j].astype(np.float32),
                     saliency=maps["saliency"][j], conv1=out.conv1[j].astype(np.float32),
                     target=np.int64(target_j),
                     **({"gradcam_layer": np.str_(split.gradcam_layer)} if "gradcam" in attributions else {}),
                     **{m: attributions[m][j].astype(np.float32) for m in attributions if m != "saliency"})
-            seconds["figures"] += time.perf_counter() - t0
+            per_image[image_id] = figures.submit(
+                _image_outputs, spec.name, image_id, shard.crops[n], image_maps, probabilities[j],
+                out.logits[j], target_j, out.conv1[j], ws,
+                gaps={k: float(v[j]) for k, v in extras.items()}, faithfulness=checked,
+                arrays=arrays, seconds=seconds)
 
     result = None
     if shard.first:
         t0 = time.perf_counter()
         noise_conv1 = first_conv_output(split, images.normalize(noise_crop)[None])[0]
         seconds["network"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
         filters_asset = f"assets/model__{spec.name}__filters.png"
-        pictures.save_png(pictures.filter_grid(first_weights), ws.root / filters_asset)
         noise_asset = f"assets/noise__{spec.name}__conv1.jpg"
-        pictures.save_jpeg(pictures.activation_grid(noise_conv1, centre_only=True), ws.root / noise_asset)
-        seconds["figures"] += time.perf_counter() - t0
+        figures.submit(_model_figures, first_weights, filters_asset, noise_conv1, noise_asset, ws, seconds)
 
         sanity = None
         if sanity_originals:
@@ -237,9 +248,10 @@ def run_model(spec: models.ModelSpec, source: weights.WeightSource, shard: Shard
     return ModelPass(result, per_image, seconds)
 
 
-def map_file(image_id: str, model: str, method: str) -> str:
-    """The scratch file one map is spooled to until the shard's comparison reads it."""
-    return f"{image_id}__{model}__{method}.npy"
+def ranking_file(image_id: str, model: str, method: str) -> str:
+    """The scratch file one map's ranking (compare.map_ranking) is spooled to until the
+    shard's comparison reads it."""
+    return f"{image_id}__{model}__{method}.rank.npz"
 
 
 def _images_done(shard: Shard, end: int) -> str:
@@ -252,6 +264,34 @@ def _images_span(shard: Shard, begin: int, end: int) -> str:
 
 def _shard_prefix(shard: Shard) -> str:
     return f"shard {shard.index + 1}/{shard.of}: " if shard.of > 1 else ""
+
+
+def _image_outputs(model: str, image_id: str, crop: np.ndarray, maps: dict[str, np.ndarray],
+                   probabilities: np.ndarray, logits: np.ndarray, target: int, conv1: np.ndarray,
+                   ws: Workspace, gaps: dict[str, float], faithfulness: dict | None,
+                   arrays: dict | None, seconds: dict[str, float]) -> ImageModelResult:
+    """Everything of one image x model that needs no network (a figure-queue task): its
+    record with figures and map statistics, each map's ranking spooled for the shard's
+    comparison, and with --save-arrays its arrays."""
+    started = time.perf_counter()
+    result = _image_result(model, image_id, crop, maps, probabilities, logits, target, conv1, ws,
+                           gaps, faithfulness)
+    for method, values in maps.items():
+        compare.save_ranking(ws.scratch / ranking_file(image_id, model, method), values)
+    if arrays is not None:
+        np.savez_compressed(ws.arrays / f"{image_id}__{model}.npz", **arrays)
+    seconds["figures"] += time.perf_counter() - started     # only the queue's thread adds here
+    return result
+
+
+def _model_figures(first_weights: np.ndarray, filters_asset: str, noise_conv1: np.ndarray,
+                   noise_asset: str, ws: Workspace, seconds: dict[str, float]) -> None:
+    """The first shard's per-model figures: the first layer's filters, the noise image's
+    first-conv output (a figure-queue task)."""
+    started = time.perf_counter()
+    pictures.save_png(pictures.filter_grid(first_weights), ws.root / filters_asset)
+    pictures.save_jpeg(pictures.activation_grid(noise_conv1, centre_only=True), ws.root / noise_asset)
+    seconds["figures"] += time.perf_counter() - started
 
 
 def _image_result(model: str, image_id: str, crop: np.ndarray, maps: dict[str, np.ndarray],

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, images, imagenet, models, output, pipeline, publish, selection, shards, weights
+from . import __version__, figure_queue, images, imagenet, models, output, pipeline, publish, selection, shards, weights
 from .summary import compare_models
 from .config import RunConfig
 from .errors import UsageError
@@ -151,18 +151,23 @@ class SerialExecutor:
 def _compute_and_render(config, settings, target, paths, problems, sources, executor, ws,
                         progress, timings, started, warnings):
     ws.create(config.save_arrays)
-    t0 = time.perf_counter()
-    prepared = pipeline.prepare_images(paths, problems, ws, progress, list(config.inputs))
-    noise_crop = images.noise_image(config.seed)
-    noise_asset = pipeline.save_crop(noise_crop, "assets/noise__crop.png", ws)
-    timings["decode"] = time.perf_counter() - t0
-
-    job = shards.ShardJob(shard=None, models=tuple(config.models), noise_crop=noise_crop,
-                          target=target, batch_size=config.batch_size,
-                          save_arrays=config.save_arrays, settings=settings)
     merger = shards.ShardMerger(tuple(config.models))
-    for result in executor.run(prepared, job, ws, progress):
-        merger.add(result)
+    with figure_queue.FigureQueue() as crop_writer:
+        t0 = time.perf_counter()
+        prepared = pipeline.prepare_images(paths, problems, ws, progress, list(config.inputs),
+                                           crop_writer)
+        noise_crop = images.noise_image(config.seed)
+        noise_asset = pipeline.save_crop(noise_crop, "assets/noise__crop.png", ws)
+        timings["decode"] = time.perf_counter() - t0
+        # Only now: importing WeasyPrint sets a Pillow global that decoding relies on.
+        figure_queue.import_rendering_in_background()
+
+        job = shards.ShardJob(shard=None, models=tuple(config.models), noise_crop=noise_crop,
+                              target=target, batch_size=config.batch_size,
+                              save_arrays=config.save_arrays, settings=settings)
+        for result in executor.run(prepared, job, ws, progress):
+            merger.add(result)
+        crop_writer.wait()
     model_results = merger.model_results()
     for result in model_results:
         for key, value in result.seconds.items():

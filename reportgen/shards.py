@@ -16,6 +16,7 @@ import numpy as np
 
 from . import models, pipeline
 from .analysis import compare
+from .figure_queue import FigureQueue
 from .method_settings import MethodSettings
 from .records import ImageModelResult, ImageResult, ModelResult
 
@@ -44,26 +45,34 @@ class ShardResult:
 
 
 def run_shard(job: ShardJob, sources: dict, ws: pipeline.Workspace, progress) -> ShardResult:
-    """The shard through every model in turn (one network in memory at a time), then the
-    pairwise agreement of each image's maps, read back from the workspace's scratch."""
+    """The shard through every model in turn (one network in memory at a time; each image's
+    figures and numbers on a figure queue beside it, which runs on while the next model
+    loads), then the pairwise agreement of each image's maps, from the rankings spooled to
+    the workspace's scratch."""
     passes = {}
-    for name in job.models:
-        passes[name] = pipeline.run_model(
-            models.model_spec(name), sources[name], job.shard, job.noise_crop, job.target,
-            job.batch_size, ws, job.save_arrays, progress, job.settings)
+    with FigureQueue() as figures:
+        for name in job.models:
+            passes[name] = pipeline.run_model(
+                models.model_spec(name), sources[name], job.shard, job.noise_crop, job.target,
+                job.batch_size, ws, job.save_arrays, progress, figures, job.settings)
+        figures.wait()
+    for model_pass in passes.values():
+        model_pass.resolve()
     agreement = {}
     for image_id in job.shard.ids:
         agreement[image_id] = image_agreement(image_id, job.models, job.settings.methods, ws)
         for name in job.models:
             for method in job.settings.methods:
-                (ws.scratch / pipeline.map_file(image_id, name, method)).unlink(missing_ok=True)
+                (ws.scratch / pipeline.ranking_file(image_id, name, method)).unlink(missing_ok=True)
     return ShardResult(job.shard.index, passes, agreement)
 
 
 def image_agreement(image_id: str, model_names, methods, ws: pipeline.Workspace) -> dict:
-    """method -> "a|b" -> compare.pair_metrics of one image's maps by every pair of models."""
-    return {method: compare.pair_metrics({m: np.load(ws.scratch / pipeline.map_file(image_id, m, method))
-                                          for m in model_names})
+    """method -> "a|b" -> compare.pair_metrics of one image's maps by every pair of models,
+    from the maps' spooled rankings."""
+    return {method: compare.pair_metrics_of_rankings(
+                {m: compare.load_ranking(ws.scratch / pipeline.ranking_file(image_id, m, method))
+                 for m in model_names})
             for method in methods}
 
 

@@ -9,7 +9,10 @@ import pytest
 
 from reportgen.analysis.compare import (
     model_pairs,
+    load_ranking,
     pair_metrics,
+    pair_metrics_of_rankings,
+    save_ranking,
     rank_average,
     spearman,
     summarize,
@@ -350,6 +353,26 @@ def test_pair_metrics_keys_in_order_and_values():
             reference_spearman(maps[first], maps[second]), abs=1e-12)
         assert metrics["iou_top5"] == top_iou(maps[first], maps[second])
     assert pair_metrics({"only": rng.random((3, 3))}) == {}
+
+
+def test_spooled_rankings_give_exactly_the_float64_metrics(tmp_path):
+    """The shard's comparison reads float32 centred ranks back from scratch files; with
+    224 x 224 maps full of ties (quantized values, zeros) the numbers must be the float64
+    ranking's to the last bit, not approximately."""
+    rng = np.random.default_rng(11)
+    maps = {"a": np.round(rng.random((224, 224)) * 50) / 50,      # many ties
+            "b": np.where(rng.random((224, 224)) < 0.3, 0.0, rng.random((224, 224))),
+            "c": rng.random((224, 224)).astype(np.float32)}
+    for name, values in maps.items():
+        save_ranking(tmp_path / f"{name}.npz", values)
+    spooled = pair_metrics_of_rankings({n: load_ranking(tmp_path / f"{n}.npz") for n in maps})
+    assert spooled == pair_metrics(maps)
+    for key, metrics in spooled.items():
+        first, second = key.split("|")
+        centred = [rank_average(maps[m]) - rank_average(maps[m]).mean() for m in (first, second)]
+        exact = float(centred[0] @ centred[1]) / math.sqrt(float(centred[0] @ centred[0])
+                                                           * float(centred[1] @ centred[1]))
+        assert metrics["spearman"] == exact
 
 
 # --- summarize and weight_stats ---------------------------------------------------------------

@@ -59,12 +59,36 @@ def model_pairs(models: list[str]) -> list[tuple[str, str]]:
 def pair_metrics(maps: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     """Per pair "a|b": spearman and IoU of the top 5 %, for one image's maps by model.
     Each map is ranked and thresholded once, not once per pair it is in."""
-    ranks = {name: _centred_ranks(m) for name, m in maps.items()}
-    tops = {name: top_mask(m, TOP_FRACTION) for name, m in maps.items()}
+    return pair_metrics_of_rankings({name: map_ranking(m) for name, m in maps.items()})
+
+
+def map_ranking(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What pair_metrics needs of one map: its centred ranks (float32: ranks are multiples
+    of 1/2 below 2^23 and their mean is (N + 1) / 2, so the centred ranks are exact in
+    float32 and the correlations are those of the float64 ranks) and its top-5 % mask.
+    Computed as soon as a map exists, so that the comparison itself is a few dot products."""
+    return _centred_ranks(values).astype(np.float32), top_mask(values, TOP_FRACTION)
+
+
+def pair_metrics_of_rankings(rankings: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, float]]:
+    """pair_metrics from each map's map_ranking."""
+    ranks = {name: r.astype(np.float64) for name, (r, _) in rankings.items()}
     return {
-        f"{a}|{b}": {"spearman": _correlation(ranks[a], ranks[b]), "iou_top5": _iou(tops[a], tops[b])}
-        for a, b in model_pairs(list(maps))
+        f"{a}|{b}": {"spearman": _correlation(ranks[a], ranks[b]),
+                     "iou_top5": _iou(rankings[a][1], rankings[b][1])}
+        for a, b in model_pairs(list(rankings))
     }
+
+
+def save_ranking(path, values: np.ndarray) -> None:
+    """Spool a map's map_ranking to `path` (.npz, uncompressed: written and read once)."""
+    ranks, top = map_ranking(values)
+    np.savez(path, ranks=ranks, top=top)
+
+
+def load_ranking(path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(path) as spooled:
+        return spooled["ranks"], spooled["top"]
 
 
 def summarize(values: list[float]) -> dict[str, float | int]:
