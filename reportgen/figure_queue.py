@@ -19,18 +19,19 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 NICENESS = 10          # lower priority than the network's threads, not starved
-AHEAD = 8              # tasks queued at most: bounds the arrays held for them (a VGG
-                       # image's first-conv output alone is 12.8 MB)
+AHEAD = 8              # tasks outstanding at most: bounds the arrays held for them (a
+                       # VGG image's first-conv output alone is 12.8 MB); callers submit
+                       # copies, not views that would keep a whole batch alive
 
 
 def lower_priority() -> None:
-    """Make this thread run only on a core nothing else wants (Linux SCHED_IDLE, for the
-    calling thread alone); where that is not possible, raise its niceness; else leave it."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        return
-    except (AttributeError, OSError):
-        pass
+    """Raise this thread's niceness (Linux: PRIO_PROCESS with a thread id sets that thread
+    alone); where that is not possible the thread runs at normal priority.
+
+    Niceness rather than SCHED_IDLE: on an idle 2-core machine both gave the network the
+    same time (16 images x 3 models: 2.0 and 2.3 s over the floor, one run each), but on a
+    host kept busy by other work (several Dask workers, other jobs) a SCHED_IDLE thread
+    gets next to nothing, and the run would wait on its figures."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICENESS)
     except (AttributeError, OSError):
@@ -46,16 +47,15 @@ class FigureQueue:
                                         initializer=lower_priority)
         self._slots = threading.BoundedSemaphore(ahead)
         self._futures: list[Future] = []
-        self._failed: Future | None = None
+        self._failed: BaseException | None = None
 
     def submit(self, function, *args, **kwargs) -> Future:
         """Queue function(*args, **kwargs); blocks while `ahead` tasks are waiting. Fails
         fast with the error of a task that has already failed."""
-        if self._failed is not None:
-            self._failed.result()
+        self.raise_if_failed()
         self._slots.acquire()
         try:
-            future = self._pool.submit(function, *args, **kwargs)
+            future = self._pool.submit(self._run, function, args, kwargs)
         except BaseException:
             self._slots.release()
             raise
@@ -63,10 +63,23 @@ class FigureQueue:
         self._futures.append(future)
         return future
 
+    def _run(self, function, args, kwargs):
+        try:
+            return function(*args, **kwargs)
+        except BaseException as exc:
+            # Recorded here, before the future completes: a done-callback runs only after
+            # result() has already woken the waiter.
+            if self._failed is None:
+                self._failed = exc
+            raise
+
     def _done(self, future: Future) -> None:
         self._slots.release()
-        if self._failed is None and not future.cancelled() and future.exception() is not None:
-            self._failed = future
+
+    def raise_if_failed(self) -> None:
+        """Re-raise the error of a task that has already failed, if any."""
+        if self._failed is not None:
+            raise self._failed
 
     def wait(self) -> None:
         """Every queued task done; the first error raised."""
@@ -86,10 +99,12 @@ class FigureQueue:
         return False
 
 
-def import_rendering_in_background() -> None:
+def import_rendering_in_background() -> threading.Thread:
     """Import the report's rendering modules (matplotlib, WeasyPrint: ~0.7 s) on a
     low-priority thread while the network runs, instead of after it, on the run's critical
-    path. An import error is left for the main thread's own import to raise and report."""
+    path. An import error is left for the main thread's own import to raise and report.
+    Join the thread before anything decodes images again: WeasyPrint's import sets Pillow's
+    LOAD_TRUNCATED_IMAGES."""
     def load() -> None:
         lower_priority()
         try:
@@ -97,4 +112,6 @@ def import_rendering_in_background() -> None:
         except BaseException:
             pass
 
-    threading.Thread(target=load, name="reportgen-import-rendering", daemon=True).start()
+    thread = threading.Thread(target=load, name="reportgen-import-rendering", daemon=True)
+    thread.start()
+    return thread

@@ -208,14 +208,16 @@ def run_model(spec: models.ModelSpec, source: weights.WeightSource, shard: Shard
             arrays = None
             if save_arrays:
                 arrays = dict(
-                    input=batch[j], gradient=out.gradients[j].astype(np.float32),
-                    saliency=maps["saliency"][j], conv1=out.conv1[j].astype(np.float32),
+                    input=batch[j].copy(), gradient=out.gradients[j].astype(np.float32),
+                    saliency=maps["saliency"][j].copy(), conv1=out.conv1[j].astype(np.float32),
                     target=np.int64(target_j),
                     **({"gradcam_layer": np.str_(split.gradcam_layer)} if "gradcam" in attributions else {}),
                     **{m: attributions[m][j].astype(np.float32) for m in attributions if m != "saliency"})
+            # Copies, not views: a queued view would keep its whole batch alive.
             per_image[image_id] = figures.submit(
-                _image_outputs, spec.name, image_id, shard.crops[n], image_maps, probabilities[j],
-                out.logits[j], target_j, out.conv1[j], ws,
+                _image_outputs, spec.name, image_id, np.array(shard.crops[n]),
+                {m: v.copy() for m, v in image_maps.items()}, probabilities[j].copy(),
+                out.logits[j].copy(), target_j, out.conv1[j].copy(), ws,
                 gaps={k: float(v[j]) for k, v in extras.items()}, faithfulness=checked,
                 arrays=arrays, seconds=seconds)
 

@@ -152,22 +152,29 @@ def _compute_and_render(config, settings, target, paths, problems, sources, exec
                         progress, timings, started, warnings):
     ws.create(config.save_arrays)
     merger = shards.ShardMerger(tuple(config.models))
-    with figure_queue.FigureQueue() as crop_writer:
-        t0 = time.perf_counter()
-        prepared = pipeline.prepare_images(paths, problems, ws, progress, list(config.inputs),
-                                           crop_writer)
-        noise_crop = images.noise_image(config.seed)
-        noise_asset = pipeline.save_crop(noise_crop, "assets/noise__crop.png", ws)
-        timings["decode"] = time.perf_counter() - t0
-        # Only now: importing WeasyPrint sets a Pillow global that decoding relies on.
-        figure_queue.import_rendering_in_background()
+    importing = None
+    # The crops' PNGs are written beside the network (a crop is 150 kB: 256 of them ahead).
+    with figure_queue.FigureQueue(ahead=256) as crop_writer:
+        try:
+            t0 = time.perf_counter()
+            prepared = pipeline.prepare_images(paths, problems, ws, progress, list(config.inputs),
+                                               crop_writer)
+            noise_crop = images.noise_image(config.seed)
+            noise_asset = pipeline.save_crop(noise_crop, "assets/noise__crop.png", ws)
+            timings["decode"] = time.perf_counter() - t0
+            # Only now: importing WeasyPrint sets a Pillow global that decoding relies on.
+            importing = figure_queue.import_rendering_in_background()
 
-        job = shards.ShardJob(shard=None, models=tuple(config.models), noise_crop=noise_crop,
-                              target=target, batch_size=config.batch_size,
-                              save_arrays=config.save_arrays, settings=settings)
-        for result in executor.run(prepared, job, ws, progress):
-            merger.add(result)
-        crop_writer.wait()
+            job = shards.ShardJob(shard=None, models=tuple(config.models), noise_crop=noise_crop,
+                                  target=target, batch_size=config.batch_size,
+                                  save_arrays=config.save_arrays, settings=settings)
+            for result in executor.run(prepared, job, ws, progress):
+                merger.add(result)
+                crop_writer.raise_if_failed()     # a full disk stops the run now, not at the end
+            crop_writer.wait()
+        finally:
+            if importing is not None:
+                importing.join()
     model_results = merger.model_results()
     for result in model_results:
         for key, value in result.seconds.items():
