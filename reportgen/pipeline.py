@@ -126,6 +126,32 @@ class ModelPass:
                        for image_id, record in self.images.items()}
 
 
+class LastNetwork:
+    """The last prepared network of a process that computes many shards (a Dask worker),
+    kept for its next shard: a shard then starts with the model the previous one ended
+    with (shards.run_shard orders them so) instead of loading it again (a load and a graph
+    build: 1 to 3 s per model at one MXNet thread). Still at most one network in memory:
+    taking another model's frees this one first."""
+
+    def __init__(self):
+        self.key = None
+        self._split = None
+
+    @property
+    def model(self) -> str | None:
+        return self.key[0] if self.key else None
+
+    def take(self, key):
+        """The kept network if it is `key`'s (no longer kept), else None (and freed)."""
+        split = self._split if key == self.key else None
+        self.key = self._split = None
+        gc.collect()
+        return split
+
+    def keep(self, key, split) -> None:
+        self.key, self._split = key, split
+
+
 def normalized(crops: np.ndarray) -> np.ndarray:
     """(n, 224, 224, 3) uint8 -> (n, 3, 224, 224) float32 network inputs."""
     return np.stack([images.normalize(crop) for crop in crops]) if len(crops) else \
@@ -147,24 +173,32 @@ def _reason(exc: InputError, path: Path) -> str:
 def run_model(spec: models.ModelSpec, source: weights.WeightSource, shard: Shard,
               noise_crop: np.ndarray, target: int | None, batch_size: int, ws: Workspace,
               save_arrays: bool, progress: Progress, figures: FigureQueue,
-              settings: attribute.MethodSettings = attribute.MethodSettings()) -> ModelPass:
-    """The shard's images through one model; the network is freed when this returns. Each
-    image's figures, statistics and arrays are queued on `figures`: the pass's `images`
-    are futures until ModelPass.resolve() (after figures.wait())."""
+              settings: attribute.MethodSettings = attribute.MethodSettings(),
+              last_network: "LastNetwork | None" = None) -> ModelPass:
+    """The shard's images through one model. The network is freed when this returns, or
+    kept in `last_network` for the process's next shard. Each image's figures, statistics
+    and arrays are queued on `figures`: the pass's `images` are futures until
+    ModelPass.resolve() (after figures.wait())."""
     seconds = {"load": 0.0, "network": 0.0, "figures": 0.0}
     for method in settings.methods:
         seconds[method] = 0.0
     for check in settings.checks:
         seconds[check] = 0.0
     started = time.perf_counter()
-    progress.message(f"{spec.name}: loading weights ({source.kind})")
-    net = weights.load_network(spec, source, models.build_network)
-    if shard.first:
-        conv_weights = [(name, layer.weight.data().asnumpy()) for name, layer in models.conv_layers(net)]
-        conv_table = tuple(filters.weight_stats(name, weight) for name, weight in conv_weights)
-        first_weights = conv_weights[0][1]
-        del conv_weights
-    split = models.prepare(net)
+    key = (spec.name, source)
+    # The first shard reads the weights as loaded (before BatchNorm folding) and may
+    # randomize them (sanity check): it always loads its own network.
+    split = last_network.take(key) if last_network is not None and not shard.first else None
+    if split is None:
+        progress.message(f"{spec.name}: loading weights ({source.kind})")
+        net = weights.load_network(spec, source, models.build_network)
+        if shard.first:
+            conv_weights = [(name, layer.weight.data().asnumpy()) for name, layer in models.conv_layers(net)]
+            conv_table = tuple(filters.weight_stats(name, weight) for name, weight in conv_weights)
+            first_weights = conv_weights[0][1]
+            del conv_weights
+        split = models.prepare(net)
+        del net
     seconds["load"] = time.perf_counter() - started
 
     t0 = time.perf_counter()
@@ -243,7 +277,9 @@ def run_model(spec: models.ModelSpec, source: weights.WeightSource, shard: Shard
             filters_asset=filters_asset, filter_size=spec.filter_size, noise_conv1_asset=noise_asset,
             conv1_shape=tuple(noise_conv1.shape), conv_layers=conv_table, seconds=seconds,
             gradcam_layer=split.gradcam_layer, sanity=sanity)
-    del split, net
+    if last_network is not None and not sanity_count:
+        last_network.keep(key, split)
+    del split
     gc.collect()
     progress.message(f"{spec.name}: done: {_shard_prefix(shard)}{count} images, "
                      f"{seconds['network']:.1f} s in the network")

@@ -44,18 +44,24 @@ class ShardResult:
     worker: str = ""                                     # the Dask worker's address
 
 
-def run_shard(job: ShardJob, sources: dict, ws: pipeline.Workspace, progress) -> ShardResult:
-    """The shard through every model in turn (one network in memory at a time; each image's
+def run_shard(job: ShardJob, sources: dict, ws: pipeline.Workspace, progress,
+              last_network: pipeline.LastNetwork | None = None) -> ShardResult:
+    """The shard through every model in turn (one network in memory at a time, the one kept
+    from this process's previous shard first; each image's
     figures and numbers on a figure queue beside it, which runs on while the next model
     loads), then the pairwise agreement of each image's maps, from the rankings spooled to
     the workspace's scratch."""
+    # The model this process still holds (last_network) goes first; the order of the
+    # models changes nothing in their results.
+    order = sorted(job.models, key=lambda name: name != getattr(last_network, "model", None))
     passes = {}
     with FigureQueue() as figures:
-        for name in job.models:
+        for name in order:
             passes[name] = pipeline.run_model(
                 models.model_spec(name), sources[name], job.shard, job.noise_crop, job.target,
-                job.batch_size, ws, job.save_arrays, progress, figures, job.settings)
+                job.batch_size, ws, job.save_arrays, progress, figures, job.settings, last_network)
         figures.wait()
+    passes = {name: passes[name] for name in job.models}
     for model_pass in passes.values():
         model_pass.resolve()
     agreement = {}

@@ -111,6 +111,23 @@ def test_two_workers_give_the_serial_report_byte_for_byte(tmp_path, serial_small
 
 
 @pytest.mark.slow
+def test_a_worker_keeps_its_last_network_for_its_next_shard(tmp_path, capsys):
+    """Two shards on one worker: the second starts with the model the first ended with,
+    without loading it again, and the report is still the serial one byte for byte."""
+    argv = ["run", "--weights", "untrained", "-m", "vgg16,resnet152", "--batch-size", "2",
+            "--format", "html", *(str(REPO / "samples" / name) for name in
+                                  ("chelsea.png", "rocket.jpg", "coffee.jpg", "astronaut.jpg"))]
+    assert main([*argv, "-q", "-o", str(tmp_path / "serial")]) == 0
+    capsys.readouterr()
+    assert main([*argv, "-o", str(tmp_path / "dask"), "--workers", "1", "--shard-size", "2"]) == 0
+    loads = [line for line in capsys.readouterr().err.splitlines() if "loading weights" in line]
+    assert_same_report(tmp_path / "dask", tmp_path / "serial")
+    assert json.loads((tmp_path / "dask" / "results.json").read_text())["run"]["shards"] == 2
+    # shard 1: vgg16, resnet152; shard 2: resnet152 kept, vgg16 loaded
+    assert [line.split("] ")[1].split(":")[0] for line in loads] == ["vgg16", "resnet152", "vgg16"]
+
+
+@pytest.mark.slow
 def test_every_method_check_and_array_is_the_same_on_dask(tmp_path):
     """Both families, every method, the sanity cascade (in the first shard) and
     --save-arrays: computed on the workers, identical to the serial run."""

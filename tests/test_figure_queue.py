@@ -90,3 +90,18 @@ def test_the_thread_runs_at_a_lower_priority_than_its_caller():
         theirs = queue.submit(niceness).result()
     assert theirs == min(19, mine + NICENESS)
     assert niceness() == mine          # the caller's own thread untouched
+
+
+def test_last_network_is_given_once_and_only_for_its_own_key():
+    from reportgen.pipeline import LastNetwork
+
+    last = LastNetwork()
+    assert last.model is None and last.take(("vgg16", "w")) is None
+    net = object()
+    last.keep(("vgg16", "w"), net)
+    assert last.model == "vgg16"
+    assert last.take(("vgg16", "other weights")) is None   # other weights: not this network
+    assert last.model is None                             # ... and it is freed, not kept
+    last.keep(("vgg16", "w"), net)
+    assert last.take(("vgg16", "w")) is net
+    assert last.take(("vgg16", "w")) is None              # handed over, not kept twice
