@@ -16,6 +16,7 @@ from .method_settings import MethodSettings
 from .errors import ReportgenError, UsageError
 
 EXIT_INTERRUPTED = 130
+EXIT_DRIFT = 4
 
 
 def _comma_list(text: str) -> tuple[str, ...]:
@@ -33,6 +34,20 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _correlation(text: str) -> float:
+    value = float(text)
+    if not -1 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be in [-1, 1]")
     return value
 
 
@@ -115,6 +130,17 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
                             "numbers (default 50)")
     scale.add_argument("--shard-size", type=_positive, default=default(None), metavar="N",
                        help="images per Dask task (default: about 4 shards per worker, 8 to 64 images)")
+    drift = run.add_argument_group("changes since the previous report")
+    drift.add_argument("--baseline", type=Path, default=default(None), metavar="DIR_OR_RESULTS_JSON",
+                       help="the report to compare with (default: the one in the output folder, if any)")
+    drift.add_argument("--fail-on-drift", action="store_true", default=default(False),
+                       help="exit 4 (after publishing the report) when the maps or top-1 classes "
+                            "moved beyond the thresholds")
+    drift.add_argument("--drift-spearman", type=_correlation, default=default(0.98), metavar="R",
+                       help="a map whose Spearman correlation with the previous one is below R "
+                            "has drifted (default 0.98)")
+    drift.add_argument("--drift-top1", type=_count, default=default(0), metavar="N",
+                       help="top-1 changes tolerated over all images and models (default 0)")
     run.add_argument("-q", "--quiet", action="store_true", default=default(False),
                      help="no progress on stderr (skipped inputs and errors are still shown)")
     run.add_argument("--config", type=Path, default=None, metavar="FILE",
@@ -158,6 +184,10 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> RunConfig:
                         ("--pages", args.pages)):
         if value is not None and value < 1:
             raise UsageError(f"{name} {value}: must be at least 1")
+    if not -1 <= args.drift_spearman <= 1:
+        raise UsageError(f"--drift-spearman {args.drift_spearman}: must be in [-1, 1]")
+    if args.drift_top1 < 0:
+        raise UsageError(f"--drift-top1 {args.drift_top1}: must be 0 or more")
     if args.workers is not None and args.scheduler:
         raise UsageError("--workers starts a local cluster and --scheduler uses an existing one: "
                          "give one of them")
@@ -182,6 +212,10 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> RunConfig:
                                      if args.workers is None else None),
         shard_size=args.shard_size,
         pages=args.pages,
+        baseline=args.baseline,
+        fail_on_drift=args.fail_on_drift,
+        drift_spearman=args.drift_spearman,
+        drift_top1=args.drift_top1,
         attribution=MethodSettings(
             methods=methods, smoothgrad_samples=args.smoothgrad_samples,
             smoothgrad_noise=args.smoothgrad_noise, ig_steps=args.ig_steps, ig_rule=args.ig_rule,
@@ -274,11 +308,19 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
             raise
         for path in outcome.files:
             log.line(f"output: {path}")
-        log.line(f"exit {outcome.exit_code} ({outcome.processed} images processed, "
-                 f"{outcome.skipped} skipped)")
+        # The report is published by now: drift beyond the thresholds only changes the code.
+        drifted = config.fail_on_drift and outcome.drift is not None and outcome.drift["exceeded"]
+        code = EXIT_DRIFT if drifted else outcome.exit_code
+        if outcome.drift is not None:
+            log.line(f"changes since the previous report: {outcome.drift_line}")
+        log.line(f"exit {code} ({outcome.processed} images processed, {outcome.skipped} skipped)")
     print(f"report: {outcome.output_dir}"
           f" ({outcome.processed} images processed, {outcome.skipped} skipped)")
-    return outcome.exit_code
+    if outcome.drift is not None:
+        print(f"changes since the previous report: {outcome.drift_line}")
+    if drifted:
+        print("reportgen: drift beyond the thresholds (--fail-on-drift): exit 4", file=sys.stderr)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,11 @@ class RunConfig:
     scheduler: str | None = None                # or an existing Dask scheduler's address
     shard_size: int | None = None               # images per task on Dask (None: automatic)
     pages: int = 50                             # images with pages of their own, at most
+    baseline: Path | None = None                # previous report to compare with (default:
+                                                # the one in output_dir, if any)
+    fail_on_drift: bool = False                 # exit 4 when drift exceeds the thresholds
+    drift_spearman: float = 0.98                # a map correlating less has drifted
+    drift_top1: int = 0                         # top-1 changes tolerated
 
     def method_settings(self) -> MethodSettings:
         """The attribution settings with the run's seed."""

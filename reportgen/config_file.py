@@ -68,8 +68,12 @@ KEYS = {
     "scheduler": ("scheduler", _str, "an address such as tcp://host:8786"),
     "shard-size": ("shard_size", _int, "a whole number"),
     "pages": ("pages", _int, "a whole number"),
+    "baseline": ("baseline", _str, "a path"),
+    "fail-on-drift": ("fail_on_drift", _bool, "true or false"),
+    "drift-spearman": ("drift_spearman", _number, "a number in [-1, 1]"),
+    "drift-top1": ("drift_top1", _int, "a whole number"),
 }
-PATH_KEYS = {"output", "model_root", "log_file"}
+PATH_KEYS = {"output", "model_root", "log_file", "baseline"}
 
 
 def load(path: Path) -> dict:

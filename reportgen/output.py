@@ -75,6 +75,7 @@ def write_results_json(result: RunResult, path: Path) -> Path:
         "methods": result.methods,
         "checks": list(result.checks),
         "pages": result.pages,
+        **({"drift": result.drift} if result.drift is not None else {}),
         "models": [
             {"name": m.name, "zoo_name": m.zoo_name, "family": m.family,
              "weights": {"source": m.weights["kind"], "file": m.weights["path"],
@@ -104,7 +105,10 @@ def write_results_json(result: RunResult, path: Path) -> Path:
         else:
             handle.write('\n  "images": [')
             for k, image in enumerate(result.images):
-                handle.write(("," if k else "") + "\n" + textwrap.indent(dumps(_image_entry(image)), "    "))
+                entry = _image_entry(image)
+                if image.id in result.image_drift:
+                    entry["drift"] = result.image_drift[image.id]
+                handle.write(("," if k else "") + "\n" + textwrap.indent(dumps(entry), "    "))
             handle.write("\n  ],")
         handle.write(tail + "\n")
     return path

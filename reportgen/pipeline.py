@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import attribute, imagenet, images, models, weights
+from . import attribute, drift, imagenet, images, models, weights
 from .analysis import compare, filters, saliency
 from .analysis.gradients import first_conv_output, forward_backward, softmax
 from .errors import InputError
@@ -49,7 +49,8 @@ class Workspace:
         return self.root / ".scratch"
 
     def create(self, save_arrays: bool) -> None:
-        for folder in (self.assets, self.scratch) + ((self.arrays,) if save_arrays else ()):
+        for folder in (self.assets, self.scratch, self.root / drift.MAPS_DIR) + \
+                ((self.arrays,) if save_arrays else ()):
             folder.mkdir(parents=True, exist_ok=True)
 
 
@@ -316,6 +317,7 @@ def _image_outputs(model: str, image_id: str, crop: np.ndarray, maps: dict[str, 
                            gaps, faithfulness)
     for method, values in maps.items():
         compare.save_ranking(ws.scratch / ranking_file(image_id, model, method), values)
+    drift.save_compact_maps(ws.root / drift.compact_file(image_id, model), maps)
     if arrays is not None:
         np.savez_compressed(ws.arrays / f"{image_id}__{model}.npz", **arrays)
     seconds["figures"] += time.perf_counter() - started     # only the queue's thread adds here

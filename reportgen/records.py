@@ -101,6 +101,8 @@ class RunResult:
     methods: dict = field(default_factory=dict)   # method -> parameters used (MethodSettings)
     checks: tuple[str, ...] = ()       # "faithfulness", "sanity": the checks that ran
     pages: dict = field(default_factory=dict)     # selection.choose_pages: which images get pages
+    drift: dict | None = None          # drift.compare_with: changes since the previous report
+    image_drift: dict = field(default_factory=dict)   # image id -> model -> its drift entry
 
     @property
     def processed(self) -> tuple[ImageResult, ...]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, figure_queue, images, imagenet, models, output, pipeline, publish, selection, shards, weights
+from . import __version__, drift, figure_queue, images, imagenet, models, output, pipeline, publish, selection, shards, weights
 from .summary import compare_models
 from .config import RunConfig
 from .errors import UsageError
@@ -25,10 +25,15 @@ class RunOutcome:
     files: tuple[Path, ...]
     processed: int
     skipped: int
+    drift: dict | None = None          # changes since the previous report, if there was one
 
     @property
     def exit_code(self) -> int:
         return 1 if self.skipped else 0
+
+    @property
+    def drift_line(self) -> str:
+        return drift.summary_line(self.drift) if self.drift else ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +84,7 @@ def execute(config: RunConfig, stderr=None, log=None) -> RunOutcome:
         raise UsageError(f"no image files found in {', '.join(map(str, config.inputs))}",
                          hint=f"image files end in {', '.join(images.IMAGE_EXTENSIONS)}")
     with publish.OutputLock(config.output_dir):
+        baseline = _baseline(config)
         settings = config.method_settings()
         progress = Progress(progress_units(settings, len(paths), len(config.models)),
                             quiet=config.quiet, stream=stderr, log=log)
@@ -91,11 +97,26 @@ def execute(config: RunConfig, stderr=None, log=None) -> RunOutcome:
                 run_result, files = _compute_and_render(config, settings, target, paths, problems,
                                                         sources, executor,
                                                         pipeline.Workspace(staging.path),
-                                                        progress, timings, started, warnings)
+                                                        progress, timings, started, warnings,
+                                                        baseline)
                 staging.publish()
     progress.message(f"report written to {config.output_dir}")
     return RunOutcome(config.output_dir, tuple(config.output_dir / f.name for f in files),
-                      len(run_result.processed), len(run_result.skipped))
+                      len(run_result.processed), len(run_result.skipped), run_result.drift)
+
+
+def _baseline(config: RunConfig) -> drift.Baseline | None:
+    """The previous report to compare with, read before the long work: --baseline must
+    be one (else a usage error); the output folder's is used when it can be read."""
+    path = drift.find_baseline(config.baseline, config.output_dir)
+    if path is None:
+        return None
+    if config.baseline is not None:
+        return drift.load_baseline(path)
+    try:
+        return drift.load_baseline(path)
+    except UsageError:
+        return None       # not a report to compare with; publishing will replace it
 
 
 def progress_units(settings, image_count: int, model_count: int) -> float:
@@ -149,7 +170,7 @@ class SerialExecutor:
 
 
 def _compute_and_render(config, settings, target, paths, problems, sources, executor, ws,
-                        progress, timings, started, warnings):
+                        progress, timings, started, warnings, baseline=None):
     ws.create(config.save_arrays)
     merger = shards.ShardMerger(tuple(config.models))
     importing = None
@@ -207,6 +228,13 @@ def _compute_and_render(config, settings, target, paths, problems, sources, exec
         checks=settings.checks,
         pages=selection.choose_pages(image_results, config.pages, config.seed),
     )
+    if baseline is not None:
+        t0 = time.perf_counter()
+        record, per_image = drift.compare_with(
+            baseline, run_result, ws.root / drift.MAPS_DIR,
+            drift.Thresholds(config.drift_spearman, config.drift_top1))
+        run_result = dataclasses.replace(run_result, drift=record, image_drift=per_image)
+        timings["drift"] = time.perf_counter() - t0
     files = output.write_outputs(run_result, ws, config.formats, started, progress)
     return run_result, files
 
