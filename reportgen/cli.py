@@ -10,7 +10,7 @@ import threading
 import traceback
 from pathlib import Path
 
-from . import __version__
+from . import __version__, i18n
 from .config import FORMATS, RunConfig
 from .method_settings import MethodSettings
 from .errors import ReportgenError, UsageError
@@ -95,6 +95,9 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
                           "orders and the sanity check's weights")
     run.add_argument("--title", default=default(RunConfig.title))
     run.add_argument("--author", default=default(""))
+    run.add_argument("--lang", default=default(None), metavar="LANG",
+                     help="the report's language: en, zh-TW or zh-CN (default: from the locale "
+                          "(LC_ALL, LC_MESSAGES, LANG), else en)")
     run.add_argument("--format", type=_comma_list, default=default(FORMATS), dest="formats",
                      help="comma-separated: html,pdf (results.json is always written)")
     run.add_argument("--save-arrays", action="store_true", default=default(False),
@@ -184,6 +187,9 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> RunConfig:
                         ("--pages", args.pages)):
         if value is not None and value < 1:
             raise UsageError(f"{name} {value}: must be at least 1")
+    lang = args.lang or i18n.default_lang()
+    if lang not in i18n.LANGS:
+        raise UsageError(f"--lang {lang}: not a report language", hint=f"choose from {', '.join(i18n.LANGS)}")
     if not -1 <= args.drift_spearman <= 1:
         raise UsageError(f"--drift-spearman {args.drift_spearman}: must be in [-1, 1]")
     if args.drift_top1 < 0:
@@ -216,6 +222,7 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> RunConfig:
         fail_on_drift=args.fail_on_drift,
         drift_spearman=args.drift_spearman,
         drift_top1=args.drift_top1,
+        lang=lang,
         attribution=MethodSettings(
             methods=methods, smoothgrad_samples=args.smoothgrad_samples,
             smoothgrad_noise=args.smoothgrad_noise, ig_steps=args.ig_steps, ig_rule=args.ig_rule,
@@ -314,12 +321,13 @@ def run_command(args: argparse.Namespace, argv: list[str]) -> int:
         if outcome.drift is not None:
             log.line(f"changes since the previous report: {outcome.drift_line}")
         log.line(f"exit {code} ({outcome.processed} images processed, {outcome.skipped} skipped)")
-    print(f"report: {outcome.output_dir}"
-          f" ({outcome.processed} images processed, {outcome.skipped} skipped)")
+    _ = i18n.translations(config.lang).gettext
+    print(_("report: %(folder)s (%(processed)d images processed, %(skipped)d skipped)")
+          % {"folder": outcome.output_dir, "processed": outcome.processed, "skipped": outcome.skipped})
     if outcome.drift is not None:
-        print(f"changes since the previous report: {outcome.drift_line}")
+        print(_("changes since the previous report: %(changes)s") % {"changes": outcome.drift_line})
     if drifted:
-        print("reportgen: drift beyond the thresholds (--fail-on-drift): exit 4", file=sys.stderr)
+        print(_("reportgen: drift beyond the thresholds (--fail-on-drift): exit 4"), file=sys.stderr)
     return code
 
 

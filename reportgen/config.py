@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .i18n import N_
 from .method_settings import MethodSettings
 
 FORMATS = ("html", "pdf")
+DEFAULT_TITLE = N_("CNN visualization: VGG vs ResNet")
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,7 @@ class RunConfig:
     target: str = "top1"                        # "top1", a class id, or a class name
     batch_size: int = 4
     seed: int = 0
-    title: str = "CNN visualization: VGG vs ResNet"
+    title: str = DEFAULT_TITLE                  # translated in the report when left as is
     author: str = ""
     formats: tuple[str, ...] = FORMATS
     save_arrays: bool = False
@@ -37,6 +39,7 @@ class RunConfig:
     fail_on_drift: bool = False                 # exit 4 when drift exceeds the thresholds
     drift_spearman: float = 0.98                # a map correlating less has drifted
     drift_top1: int = 0                         # top-1 changes tolerated
+    lang: str = "en"                            # the report's language (i18n.LANGS)
 
     def method_settings(self) -> MethodSettings:
         """The attribution settings with the run's seed."""

@@ -68,6 +68,7 @@ KEYS = {
     "scheduler": ("scheduler", _str, "an address such as tcp://host:8786"),
     "shard-size": ("shard_size", _int, "a whole number"),
     "pages": ("pages", _int, "a whole number"),
+    "lang": ("lang", _str, '"en", "zh-TW" or "zh-CN"'),
     "baseline": ("baseline", _str, "a path"),
     "fail-on-drift": ("fail_on_drift", _bool, "true or false"),
     "drift-spearman": ("drift_spearman", _number, "a number in [-1, 1]"),

@@ -14,6 +14,7 @@ Nothing here knows about HTML; rendering shows the record.
 
 from __future__ import annotations
 
+import gettext
 import json
 import math
 from dataclasses import dataclass
@@ -225,25 +226,37 @@ def _moved(entries: list[dict]) -> list[dict]:
     return sorted(moved, key=key)
 
 
-def summary_line(record: dict) -> str:
-    """One line for the terminal and the log."""
-    if record["no_changes"]:
-        return f"none ({record['images']['compared']} images compared)"
-    parts = []
+def summary_line(record: dict, translations=None) -> str:
+    """One line for the terminal and the log, in the language of `translations`."""
+    t = translations or gettext.NullTranslations()
+    _ = t.gettext
     images = record["images"]
-    for key in ("added", "removed", "changed"):
-        if images[key]:
-            parts.append(f"{len(images[key])} image(s) {key}")
+    compared = t.ngettext("%(num)d image compared", "%(num)d images compared",
+                          images["compared"]) % {"num": images["compared"]}
+    if record["no_changes"]:
+        return _("none (%(compared)s)") % {"compared": compared}
+    parts = []
+    if images["added"]:
+        n = len(images["added"])
+        parts.append(t.ngettext("%(num)d image added", "%(num)d images added", n) % {"num": n})
+    if images["removed"]:
+        n = len(images["removed"])
+        parts.append(t.ngettext("%(num)d image removed", "%(num)d images removed", n) % {"num": n})
+    if images["changed"]:
+        n = len(images["changed"])
+        parts.append(t.ngettext("%(num)d image changed", "%(num)d images changed", n) % {"num": n})
     models = record["models"]
-    for key, label in (("added", "model(s) added"), ("removed", "model(s) removed")):
-        if models[key]:
-            parts.append(f"{label}: {', '.join(models[key])}")
+    if models["added"]:
+        parts.append(_("models added: %(models)s") % {"models": ", ".join(models["added"])})
+    if models["removed"]:
+        parts.append(_("models removed: %(models)s") % {"models": ", ".join(models["removed"])})
     if models["weights_changed"]:
-        parts.append(f"weights changed: {', '.join(models['weights_changed'])}")
+        parts.append(_("weights changed: %(models)s") % {"models": ", ".join(models["weights_changed"])})
     if record["versions"]:
-        parts.append("versions changed: " + ", ".join(
-            f"{k} {old} -> {new}" for k, (old, new) in record["versions"].items()))
-    parts.append(f"top-1 changed {record['top1_changed']} time(s), "
-                 f"{record['maps_moved']} map(s) below Spearman {record['thresholds']['spearman']}"
-                 f" ({images['compared']} images compared)")
-    return "; ".join(parts)
+        parts.append(_("versions changed: %(versions)s") % {"versions": ", ".join(
+            f"{k} {old} -> {new}" for k, (old, new) in record["versions"].items())})
+    parts.append(_("top-1 changed %(top1)d times, %(moved)d maps below Spearman %(threshold)s "
+                   "(%(compared)s)") % {"top1": record["top1_changed"], "moved": record["maps_moved"],
+                                       "threshold": record["thresholds"]["spearman"],
+                                       "compared": compared})
+    return _("; ").join(parts)

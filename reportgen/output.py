@@ -17,24 +17,26 @@ SCHEMA = "reportgen.results/2"
 
 
 def write_outputs(result: RunResult, ws, formats: tuple[str, ...], started: float,
-                  progress) -> list[Path]:
-    """Charts, report.html, report.pdf and results.json into the workspace."""
+                  progress, lang: str = "en") -> list[Path]:
+    """Charts, report.html, report.pdf (in `lang`) and results.json into the workspace."""
+    from . import i18n
     from .render import charts, html, pdf  # rendering only: never imports mxnet
 
+    _ = i18n.translations(lang).gettext
     timings = result.run["seconds"]
     t0 = time.perf_counter()
-    result = replace(result, charts=charts.draw_all(result, ws.root))
+    result = replace(result, charts=charts.draw_all(result, ws.root, lang))
     timings["charts"] = time.perf_counter() - t0
     files = []
     t0 = time.perf_counter()
-    html_path = html.write_report(result, ws.root)
+    html_path = html.write_report(result, ws.root, lang=lang)
     timings["html"] = time.perf_counter() - t0
     if "pdf" in formats:
         # Which phase sets the peak: the networks, or WeasyPrint's document for the PDF.
         result.run["peak_rss_before_pdf_mb"] = peak_rss_mb()
-        progress.message("rendering PDF")
+        progress.message(_("rendering PDF"))
         t0 = time.perf_counter()
-        print_html = html.write_report(result, ws.root, ".print.html", for_print=True)
+        print_html = html.write_report(result, ws.root, ".print.html", for_print=True, lang=lang)
         files.append(pdf.write_pdf(print_html, ws.root))
         print_html.unlink()
         timings["pdf"] = time.perf_counter() - t0

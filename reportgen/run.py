@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, drift, figure_queue, images, imagenet, models, output, pipeline, publish, selection, shards, weights
+from . import __version__, drift, figure_queue, i18n, images, imagenet, models, output, pipeline, publish, selection, shards, weights
 from .summary import compare_models
 from .config import RunConfig
 from .errors import UsageError
@@ -26,6 +26,7 @@ class RunOutcome:
     processed: int
     skipped: int
     drift: dict | None = None          # changes since the previous report, if there was one
+    lang: str = "en"
 
     @property
     def exit_code(self) -> int:
@@ -33,7 +34,7 @@ class RunOutcome:
 
     @property
     def drift_line(self) -> str:
-        return drift.summary_line(self.drift) if self.drift else ""
+        return drift.summary_line(self.drift, i18n.translations(self.lang)) if self.drift else ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,9 +101,11 @@ def execute(config: RunConfig, stderr=None, log=None) -> RunOutcome:
                                                         progress, timings, started, warnings,
                                                         baseline)
                 staging.publish()
-    progress.message(f"report written to {config.output_dir}")
+    progress.message(i18n.translations(config.lang).gettext("report written to %(folder)s")
+                     % {"folder": config.output_dir})
     return RunOutcome(config.output_dir, tuple(config.output_dir / f.name for f in files),
-                      len(run_result.processed), len(run_result.skipped), run_result.drift)
+                      len(run_result.processed), len(run_result.skipped), run_result.drift,
+                      config.lang)
 
 
 def _baseline(config: RunConfig) -> drift.Baseline | None:
@@ -235,7 +238,7 @@ def _compute_and_render(config, settings, target, paths, problems, sources, exec
             drift.Thresholds(config.drift_spearman, config.drift_top1))
         run_result = dataclasses.replace(run_result, drift=record, image_drift=per_image)
         timings["drift"] = time.perf_counter() - t0
-    files = output.write_outputs(run_result, ws, config.formats, started, progress)
+    files = output.write_outputs(run_result, ws, config.formats, started, progress, config.lang)
     return run_result, files
 
 
@@ -252,6 +255,7 @@ def _run_info(config: RunConfig, timings: dict[str, float]) -> dict:
         "omp_num_threads": models.mx_threads(),
         "command_line": list(config.command_line) or sys.argv,
         "seed": config.seed,
+        "lang": config.lang,
         "batch_size": config.batch_size,
         "models": list(config.models),
         "seconds": timings,

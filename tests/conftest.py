@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("MXNET_STORAGE_FALLBACK_LOG_VERBOSE", "0")
+# The report's language follows the locale: the suite's runs are English wherever it runs
+# (tests of other languages ask for them with --lang).
+os.environ["LC_ALL"] = "C.UTF-8"
 # The suite (and the runs it starts) must not read or fill the user's digest cache.
 os.environ["REPORTGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="reportgen-test-cache-")
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gettext as gettext_module
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .. import i18n
 from ..analysis import findings
+from ..i18n import N_
 from ..records import RunResult
 
 # One hue per family, two shades for the two VGGs: the comparison is VGG vs ResNet.
@@ -39,7 +43,7 @@ def _style(ax) -> None:
 
 
 METHOD_SHADES = ("#333333", "#777777", "#aaaaaa", "#d0d0d0")
-SHORT_LABELS = {"saliency": "saliency", "gradcam": "Grad-CAM", "smoothgrad": "SmoothGr.",
+SHORT_LABELS = {"saliency": N_("saliency"), "gradcam": "Grad-CAM", "smoothgrad": "SmoothGr.",
                 "integrated_gradients": "IG"}
 
 
@@ -51,19 +55,19 @@ def agreement_chart(result: RunResult, path: Path) -> None:
     fig = Figure(figsize=(6.4, 2.9))
     x = np.arange(len(pairs))
     width = 0.8 / len(methods)
-    for k, (metric, label) in enumerate([("spearman", "Spearman rank correlation"),
-                                         ("iou_top5", "IoU of top 5 % pixels")]):
+    for k, (metric, label) in enumerate([("spearman", _("Spearman rank correlation")),
+                                         ("iou_top5", _("IoU of top 5 % pixels"))]):
         ax = fig.add_subplot(1, 2, k + 1)
         for i, method in enumerate(methods):
             stats = [result.summary.per_pair[method][p][metric] for p in pairs]
             ax.bar(x + (i - (len(methods) - 1) / 2) * width, [s["mean"] for s in stats], width,
-                   yerr=[s["std"] for s in stats], capsize=2, label=findings.label(method),
+                   yerr=[s["std"] for s in stats], capsize=2, label=_(findings.label(method)),
                    color=METHOD_SHADES[i % len(METHOD_SHADES)], edgecolor="black", linewidth=0.3)
         # Stacked, not tilted, and the legend above the panels rather than beside them:
         # tilted names, then stacked ones in panels narrowed by the legend, ran into each
         # other (both seen in the PDF).
         ax.set_xticks(x, [p.replace("|", "\n") for p in pairs], fontsize=7)
-        ax.set_ylabel(f"{label}\n(mean ± std)", fontsize=8)
+        ax.set_ylabel(_("%(quantity)s\n(mean ± std)") % {"quantity": label}, fontsize=8)
         ax.axhline(0, color="black", linewidth=0.6)
         _style(ax)
     handles, labels = fig.axes[0].get_legend_handles_labels()
@@ -79,8 +83,8 @@ def saliency_character_chart(result: RunResult, path: Path) -> None:
     models = [m.name for m in result.models]
     methods = list(result.summary.per_model)
     fig = Figure(figsize=(6.4, 2.8))
-    panels = [("concentration_top5", "share of the map in its top 5 % pixels", 0.05),
-              ("edge_share_top20", "share of the map on the 20 %\nstrongest-edge pixels", 0.20)]
+    panels = [("concentration_top5", _("share of the map in its top 5 % pixels"), 0.05),
+              ("edge_share_top20", _("share of the map on the 20 %\nstrongest-edge pixels"), 0.20)]
     rng = np.random.default_rng(0)  # fixed jitter: the same run draws the same chart
     spread = 0.8 / len(models)
     for k, (metric, label, uniform) in enumerate(panels):
@@ -97,7 +101,7 @@ def saliency_character_chart(result: RunResult, path: Path) -> None:
                     ax.hlines(np.mean(values), centre - spread / 2.5, centre + spread / 2.5,
                               color="black", linewidth=1.2)
         ax.axhline(uniform, color="#888888", linestyle="--", linewidth=0.8)
-        ax.set_xticks(range(len(methods)), [SHORT_LABELS.get(m, m) for m in methods])
+        ax.set_xticks(range(len(methods)), [_(SHORT_LABELS.get(m, m)) for m in methods])
         ax.tick_params(axis="x", labelrotation=20)
         ax.set_ylabel(label, fontsize=8)
         ax.set_ylim(0, 1)
@@ -119,22 +123,23 @@ def distributions_chart(result: RunResult, path: Path) -> None:
     fig = Figure(figsize=(6.4, 2.9))
     panels = []
     if pairs:
-        panels.append(("pairs", "Spearman correlation of the saliency maps", np.linspace(-1, 1, 41)))
-    panels.append(("models", "concentration of the saliency map\n(share in its top 5 % pixels)",
+        panels.append(("pairs", _("Spearman correlation of the saliency maps"), np.linspace(-1, 1, 41)))
+    panels.append(("models", _("concentration of the saliency map\n(share in its top 5 % pixels)"),
                    np.linspace(0, 1, 41)))
     for k, (kind, label, bins) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), k + 1)
         if kind == "pairs":
             for i, pair in enumerate(pairs):
                 values = [img.agreement["saliency"][pair]["spearman"] for img in result.processed]
-                _share_histogram(ax, values, bins, pair.replace("|", " vs "), "black", PAIR_STYLES[i % 4])
+                _share_histogram(ax, values, bins, _("%(a)s vs %(b)s") % dict(zip("ab", pair.split("|"))),
+                                 "black", PAIR_STYLES[i % 4])
         else:
             for model in models:
                 values = [img.models[model].methods["saliency"].stats["concentration_top5"]
                           for img in result.processed]
                 _share_histogram(ax, values, bins, model, color(model), "-")
         ax.set_xlabel(label, fontsize=8)
-        ax.set_ylabel("share of the images")
+        ax.set_ylabel(_("share of the images"))
         # Above the panel: "best" put it over the bars when they sat mid-axis (seen in the PDF).
         ax.legend(frameon=False, fontsize=6.5, loc="lower left", bbox_to_anchor=(0.0, 1.0))
         _style(ax)
@@ -154,7 +159,7 @@ def conv_weights_chart(result: RunResult, path: Path) -> None:
     """Std and mean |weight| of each conv layer against relative depth (VGG has 13-16 conv
     layers, ResNet152 155: relative depth puts them on one axis), one colour per model."""
     fig = Figure(figsize=(6.4, 2.6))
-    panels = [("std", "weight std"), ("mean_abs", "|mean weight|")]
+    panels = [("std", _("weight std")), ("mean_abs", _("|mean weight|"))]
     for k, (key, label) in enumerate(panels):
         ax = fig.add_subplot(1, 2, k + 1)
         for model in result.models:
@@ -164,7 +169,7 @@ def conv_weights_chart(result: RunResult, path: Path) -> None:
             ax.plot(depth, values, marker="o", markersize=2, linewidth=0.8,
                     color=color(model.name), label=model.name)
         ax.set_yscale("log")
-        ax.set_xlabel("relative depth of the conv layer")
+        ax.set_xlabel(_("relative depth of the conv layer"))
         ax.set_ylabel(label)
         _style(ax)
     fig.axes[0].legend(frameon=False)
@@ -172,7 +177,33 @@ def conv_weights_chart(result: RunResult, path: Path) -> None:
     _save(fig, path)
 
 
-def draw_all(result: RunResult, root: Path) -> dict[str, str]:
+def _(message: str) -> str:
+    """The message in the language of the charts being drawn (see draw_all)."""
+    return _LANGUAGE.gettext(message)
+
+
+_LANGUAGE = gettext_module.NullTranslations()
+# Noto Sans CJK after DejaVu Sans: matplotlib (>= 3.6) falls back glyph by glyph, so CJK
+# labels render where fonts-noto-cjk is installed, and Latin text is as before. Matplotlib
+# reads only the first face of the .ttc collection Debian ships (JP); it covers the Han
+# characters of both Chinese scripts.
+FONTS = {"en": ["DejaVu Sans"], "zh-TW": ["DejaVu Sans", "Noto Sans CJK JP"],
+         "zh-CN": ["DejaVu Sans", "Noto Sans CJK JP"]}
+
+
+def draw_all(result: RunResult, root: Path, lang: str = "en") -> dict[str, str]:
+    """Every chart, labelled in `lang`. Drawn one after the other in this thread (the
+    language is module state while they are drawn)."""
+    global _LANGUAGE
+    _LANGUAGE = i18n.translations(lang)
+    try:
+        with matplotlib.rc_context({"font.family": FONTS[lang]}):
+            return _draw_all(result, root)
+    finally:
+        _LANGUAGE = gettext_module.NullTranslations()
+
+
+def _draw_all(result: RunResult, root: Path) -> dict[str, str]:
     charts = {}
     if result.processed and len(result.models) > 1:
         charts["agreement"] = "assets/chart__agreement.png"

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
 import jinja2
 
-from .. import selection
+from .. import i18n, selection
+from ..config import DEFAULT_TITLE
+from ..i18n import N_
 from ..analysis import findings
 from ..records import RunResult
 from ..summary import IG_GAP_FLAG
@@ -29,50 +33,90 @@ def template_folder() -> Path:
     raise FileNotFoundError(f"{TEMPLATE} not found; searched {', '.join(map(str, searched))}")
 
 
-def fmt_number(value, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    return f"{value:.{digits}f}"
-
-
-def fmt_sci(value) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    return f"{value:.2e}"
-
-
-def fmt_percent(value, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    return f"{100 * value:.{digits}f} %"
-
-
-def environment() -> jinja2.Environment:
+def environment(lang: str = "en") -> jinja2.Environment:
+    """The templates' environment for one report language: gettext from its catalog
+    (Jinja2's i18n extension, new-style: named placeholders, values escaped), and number
+    and date filters in its locale."""
+    formats = i18n.Formats(lang)
+    translations = i18n.translations(lang)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_folder())),
         autoescape=True,                 # select_autoescape() would miss *.html.j2
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
-    env.filters.update(num=fmt_number, sci=fmt_sci, pct=fmt_percent,
-                       pair=lambda p: p.replace("|", " vs "), method_label=findings.label,
-                       count_of=lambda n: f"{n:,}", mean_agreement=selection.mean_agreement)
-    env.filters["stage_name"] = lambda model, per_model, k: per_model[model]["stages"][k]["stage"]
+    env.install_gettext_translations(translations, newstyle=True)
+    env.filters.update(num=formats.number, sci=formats.sci, pct=formats.percent,
+                       pair=lambda p: translations.gettext("%(a)s vs %(b)s") % dict(zip("ab", p.split("|"))),
+                       method_label=lambda name: translations.gettext(findings.label(name)),
+                       count_of=formats.count, date=formats.date, datetime=formats.datetime,
+                       mean_agreement=selection.mean_agreement)
+    env.filters["stage_name"] = lambda model, per_model, k: stage_label(
+        per_model[model]["stages"][k]["stage"], translations)
     env.tests["flagged_gap"] = lambda gap: gap is None or not math.isfinite(gap) or gap > IG_GAP_FLAG
     env.globals["flag_gap"] = IG_GAP_FLAG
+    env.globals["lang"] = lang
     return env
 
 
-def render_report(result: RunResult, for_print: bool = False) -> str:
+# The sanity cascade's stage names (models.randomization_stages), for the catalogs.
+STAGES = {"logits (output layer)": N_("logits (output layer)"), "fc6-fc7": "fc6-fc7",
+          "conv block": N_("conv block %(number)s"), "stage": N_("stage %(number)s")}
+
+
+def stage_label(name: str, translations) -> str:
+    """A stage name of results.json ("conv block 5", "stage 4") in the report's language."""
+    for prefix in ("conv block", "stage"):
+        if name.startswith(prefix + " ") and name[len(prefix) + 1:].isdigit():
+            return translations.gettext(STAGES[prefix]) % {"number": name[len(prefix) + 1:]}
+    return translations.gettext(STAGES.get(name, name))
+
+
+def css_content(message: str, counters: dict[str, str]) -> str:
+    """A CSS `content` value from a translated message: its text as CSS strings, each
+    %(placeholder)s as the counter `counters` names ("Page %(page)s of %(pages)s" ->
+    "Page " counter(page) " of " counter(pages))."""
+    parts = []
+    for part in re.split(r"(%\(\w+\)s)", message):
+        if part[2:-2] in counters and part.startswith("%("):
+            parts.append(f"counter({counters[part[2:-2]]})")
+        elif part:
+            escaped = part.replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ")
+            parts.append(f'"{escaped}"')
+    return " ".join(parts)
+
+
+def css_labels(translations) -> dict[str, str]:
+    """The report.css texts that are CSS content (page footer, figure and table labels),
+    in the report's language."""
+    _ = translations.gettext
+    return {
+        "page_footer": css_content(_(N_("Page %(page)s of %(pages)s")), {"page": "page", "pages": "pages"}),
+        "figure_label": css_content(_(N_("Figure %(number)s.")) + " ", {"number": "figure"}),
+        "table_label": css_content(_(N_("Table %(number)s.")) + " ", {"number": "table"}),
+    }
+
+
+def render_report(result: RunResult, for_print: bool = False, lang: str = "en") -> str:
     """for_print: the PDF's document, without what only a screen can use (the table of
-    every image), so that the PDF's work stays bounded in the number of images."""
+    every image), so that the PDF's work stays bounded in the number of images. lang: the
+    report's language (i18n.LANGS); the findings are worded again in it from the numbers."""
     css = (template_folder() / "report.css").read_text("utf-8")
-    return environment().get_template(TEMPLATE).render(r=result, css=css, for_print=for_print)
+    if result.title == DEFAULT_TITLE:      # the user's own title is shown as written
+        result = replace(result, title=i18n.translations(lang).gettext(DEFAULT_TITLE))
+    families = {m.name: m.family for m in result.models}
+    worded = (list(result.summary.findings) if lang == "en" else
+              findings.findings(result.summary, families, list(result.methods) or ["saliency"],
+                                i18n.translations(lang)))
+    return environment(lang).get_template(TEMPLATE).render(
+        r=result, css=css, for_print=for_print, findings_text=worded,
+        **css_labels(i18n.translations(lang)))
 
 
 def write_report(result: RunResult, root: Path, name: str = "report.html",
-                 for_print: bool = False) -> Path:
+                 for_print: bool = False, lang: str = "en") -> Path:
     path = Path(root) / name
-    path.write_text(render_report(result, for_print), encoding="utf-8")
+    path.write_text(render_report(result, for_print, lang), encoding="utf-8")
     return path
