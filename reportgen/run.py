@@ -114,11 +114,11 @@ def _baseline(config: RunConfig) -> drift.Baseline | None:
     path = drift.find_baseline(config.baseline, config.output_dir)
     if path is None:
         return None
-    if config.baseline is not None:
-        return drift.load_baseline(path)
     try:
         return drift.load_baseline(path)
     except UsageError:
+        if config.baseline is not None:
+            raise
         return None       # not a report to compare with; publishing will replace it
 
 
