@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from reportgen.render import html, images as pictures
-from reportgen.render.pdf import ReportRenderError, write_pdf
+from reportgen.render.pdf import LocalOnlyFetcher, ReportRenderError, png_zlib_stream, write_pdf
 
 
 def page(root: Path, src: str) -> Path:
@@ -49,6 +49,51 @@ def test_pdf_rendering_leaves_the_garbage_collector_as_it_found_it(tmp_path):
         assert not gc.isenabled()   # a caller's choice is kept
     finally:
         gc.enable()
+
+
+def _odd_pngs(folder: Path) -> list[str]:
+    """PNGs reportgen does not write, which must go WeasyPrint's own way."""
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    Image.fromarray(rgb).convert("P").save(folder / "palette.png")
+    Image.fromarray(rgb).convert("RGBA").save(folder / "alpha.png")
+    Image.fromarray(rgb[..., 0]).save(folder / "transparent.png", transparency=5)
+    Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(folder / "gray16.png")
+    return ["palette.png", "alpha.png", "transparent.png", "gray16.png"]
+
+
+def test_png_streams_are_reused_only_where_the_pdf_stays_byte_identical(tmp_path):
+    """The crops and gray maps reportgen writes are embedded from their own zlib streams;
+    the PDF is byte for byte the one WeasyPrint writes when it encodes them again."""
+    import weasyprint
+    from weasyprint.images import RasterImage
+
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    rng = np.random.default_rng(0)
+    crop = rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)
+    pictures.save_png(Image.fromarray(crop, "RGB"), assets / "crop.png")
+    pictures.save_png(pictures.saliency_gray(rng.random((224, 224), dtype=np.float32)), assets / "gray.png")
+    pictures.save_png(pictures.filter_grid(rng.normal(size=(64, 3, 3, 3))), assets / "filters.png")
+    ours = ["crop.png", "gray.png", "filters.png"]
+    odd = _odd_pngs(assets)
+    for name in ours:
+        assert png_zlib_stream((assets / name).read_bytes()) is not None
+    for name in odd:
+        assert png_zlib_stream((assets / name).read_bytes()) is None, name
+    interlaced = bytearray((assets / "crop.png").read_bytes())
+    interlaced[28] = 1                      # the IHDR's interlace byte
+    assert png_zlib_stream(bytes(interlaced)) is None      # (Pillow cannot write one)
+
+    html_path = tmp_path / "report.html"
+    html_path.write_text("<html><body>" + "".join(f'<img src="assets/{n}">' for n in ours + odd)
+                         + "</body></html>", "utf-8")
+    original = RasterImage.__dict__["_get_png_data"]
+    reused = write_pdf(html_path, tmp_path).read_bytes()
+    assert RasterImage.__dict__["_get_png_data"] is original        # put back after
+    encoded_again = weasyprint.HTML(filename=str(html_path), base_url=tmp_path.as_uri() + "/",
+                                    url_fetcher=LocalOnlyFetcher(tmp_path)).write_pdf()
+    assert reused == encoded_again
 
 
 def test_templates_autoescape_and_strict_undefined():
