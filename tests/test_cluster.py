@@ -73,9 +73,12 @@ def serial_small(tmp_path_factory):
 # --- the shard plan ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("count,batch,workers,requested,sanity,expected", [
-    (1000, 4, 2, None, 0, 128 // 2),   # ~4 shards per worker, capped at 64
-    (40, 4, 2, None, 0, 8),            # at least 8
-    (100, 3, 2, None, 0, 15),          # 13 rounded up to a multiple of the batch
+    (1000, 4, 2, None, 0, 64),         # 8 shards per worker of 62.5, to the batch
+    (10000, 4, 8, None, 0, 64),        # 20 per worker
+    (100, 4, 2, None, 0, 52),          # one shard per worker: 52 + 48
+    (100, 3, 2, None, 0, 51),          # 50 rounded up to a multiple of the batch
+    (40, 4, 2, None, 0, 20),           # fewer images than a shard: one per worker
+    (5, 4, 8, None, 0, 4),             # more workers than batches
     (10, 4, 1, 2, 0, 4),               # requested, rounded up to the batch
     (10, 2, 1, 2, 6, 6),               # the first shard holds the sanity images
 ])
