@@ -161,7 +161,7 @@ def normalized(crops: np.ndarray) -> np.ndarray:
 
 def save_crop(crop: np.ndarray, asset: str, ws: Workspace) -> str:
     """Write a uint8 (224, 224, 3) crop as the PNG `asset`; returns `asset`."""
-    pictures.save_png(pictures.Image.fromarray(crop, "RGB"), ws.root / asset)
+    pictures.save_png(pictures.Image.fromarray(crop, "RGB"), ws.root / asset, compress_level=1)
     return asset
 
 
@@ -341,6 +341,7 @@ def _image_result(model: str, image_id: str, crop: np.ndarray, maps: dict[str, n
     top5 = np.argsort(-probabilities, kind="stable")[:5]
     stem = f"assets/{image_id}__{model}"
     methods = {}
+    edges = saliency.edge_mask(crop)
     for method, values in maps.items():
         suffix = "" if method == "saliency" else f"_{method}"
         overlay = f"{stem}{suffix}_overlay.jpg"
@@ -350,7 +351,7 @@ def _image_result(model: str, image_id: str, crop: np.ndarray, maps: dict[str, n
             gray = f"{stem}_saliency.png"
             pictures.save_png(pictures.saliency_gray(values), ws.root / gray)
         methods[method] = MethodResult(
-            stats=saliency.saliency_stats(values, crop), overlay_asset=overlay, map_asset=gray,
+            stats=saliency.saliency_stats(values, crop, edges), overlay_asset=overlay, map_asset=gray,
             completeness_gap=gaps.get("completeness_gap") if method == "integrated_gradients" else None,
             faithfulness=faithfulness[method] if faithfulness else None)
     pictures.save_jpeg(pictures.activation_grid(conv1), ws.root / f"{stem}_conv1.jpg")

@@ -23,6 +23,7 @@ from reportgen.analysis.saliency import (
     EDGE_FRACTION,
     TOP_FRACTION,
     concentration,
+    edge_mask,
     edge_share,
     edge_strength,
     saliency_maps,
@@ -411,3 +412,13 @@ def test_weight_stats_against_numpy():
     assert stats["max"] == float(w.max())
     assert all(type(stats[k]) is float for k in ("mean", "std", "min", "max"))
     assert type(stats["count"]) is int
+
+
+def test_saliency_stats_with_the_edge_mask_computed_once_are_the_same():
+    rng = np.random.default_rng(3)
+    crop = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    edges = edge_mask(crop)
+    assert edges.sum() == math.ceil(0.2 * 40 * 30)
+    for _ in range(3):
+        s = rng.random((40, 30), dtype=np.float32)
+        assert saliency_stats(s, crop, edges) == saliency_stats(s, crop)

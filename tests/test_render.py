@@ -96,6 +96,23 @@ def test_png_streams_are_reused_only_where_the_pdf_stays_byte_identical(tmp_path
     assert reused == encoded_again
 
 
+def test_a_png_stream_taken_as_it_is_shows_the_files_pixels(tmp_path):
+    """A crop written at zlib level 1 (as the run writes crops) is embedded from its own
+    stream, not WeasyPrint's level-6 one: the PDF's image has exactly the crop's pixels."""
+    import io
+
+    from pypdf import PdfReader
+
+    (tmp_path / "assets").mkdir()
+    crop = np.random.default_rng(2).integers(0, 256, (50, 60, 3), dtype=np.uint8)
+    pictures.save_png(Image.fromarray(crop, "RGB"), tmp_path / "assets" / "crop.png", compress_level=1)
+    pdf_path = write_pdf(page(tmp_path, "assets/crop.png"), tmp_path)
+    stream = png_zlib_stream((tmp_path / "assets" / "crop.png").read_bytes())
+    assert stream in pdf_path.read_bytes()
+    embedded, = PdfReader(io.BytesIO(pdf_path.read_bytes())).pages[0].images
+    assert np.array_equal(np.asarray(embedded.image.convert("RGB")), crop)
+
+
 def test_templates_autoescape_and_strict_undefined():
     env = html.environment()
     assert env.from_string("{{ x }}").render(x="<img src=x onerror=alert(1)>") == \

@@ -52,22 +52,33 @@ def edge_strength(crop: np.ndarray) -> np.ndarray:
     return np.hypot(gx, gy)
 
 
-def edge_share(saliency: np.ndarray, crop: np.ndarray, fraction: float = EDGE_FRACTION) -> float:
+def edge_mask(crop: np.ndarray, fraction: float = EDGE_FRACTION) -> np.ndarray:
+    """The image's contours: its top `fraction` pixels by Sobel magnitude. The same for
+    every map of an image: computed once per image and model, not once per map."""
+    return top_mask(edge_strength(crop), fraction)
+
+
+def edge_share(saliency: np.ndarray, crop: np.ndarray, fraction: float = EDGE_FRACTION,
+               edges: np.ndarray | None = None) -> float:
     """Share of the total saliency that lies on the image's strongest edges (its top
-    `fraction` pixels by Sobel magnitude). A map blind to contours scores about `fraction`;
-    a map that follows contours scores higher. NaN for an all-zero map."""
+    `fraction` pixels by Sobel magnitude; `edges`: that mask, if already computed). A map
+    blind to contours scores about `fraction`; a map that follows contours scores higher.
+    NaN for an all-zero map."""
     total = float(saliency.sum(dtype=np.float64))
     if total <= 0:
         return math.nan
-    edges = top_mask(edge_strength(crop), fraction)
+    if edges is None:
+        edges = edge_mask(crop, fraction)
     return float(saliency[edges].sum(dtype=np.float64)) / total
 
 
-def saliency_stats(saliency: np.ndarray, crop: np.ndarray) -> dict[str, float]:
-    """The per-image, per-model numbers results.json and the report carry."""
+def saliency_stats(saliency: np.ndarray, crop: np.ndarray,
+                   edges: np.ndarray | None = None) -> dict[str, float]:
+    """The per-image, per-model numbers results.json and the report carry (`edges`: the
+    crop's edge_mask, if already computed)."""
     return {
         "max": float(saliency.max()),
         "mean": float(saliency.mean(dtype=np.float64)),
         "concentration_top5": concentration(saliency),
-        "edge_share_top20": edge_share(saliency, crop),
+        "edge_share_top20": edge_share(saliency, crop, edges=edges),
     }
