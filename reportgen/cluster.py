@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from .errors import ClusterError, ReportgenError, UsageError, WeightsError
 
 try:
+    import dask
     import distributed
     from distributed import Client, LocalCluster, as_completed
 except ImportError:  # an optional extra
@@ -37,6 +38,12 @@ PROGRESS_TOPIC = "reportgen-progress"
 CONNECT_TIMEOUT = "20s"
 WORKERS_TIMEOUT = 60          # seconds to wait for the first worker to join
 SHARDS_AHEAD = 2              # shards queued per worker beyond the running one
+# The local cluster's workers skip Dask's statistical profiler (a stack sample of the task
+# thread every 10 ms) and sample the system every 2 s instead of 0.5 s: with one MXNet
+# thread per core nothing is idle, so their event loops took CPU from the network (3 % of
+# each worker). Measured at 100 images on 2 workers: 141.7 s with, 133.3 s without.
+LOCAL_WORKER_CONFIG = {"distributed.worker.profile.enabled": False,
+                       "distributed.admin.system-monitor.interval": "2s"}
 
 
 class DaskExecutor:
@@ -67,10 +74,11 @@ class DaskExecutor:
                 threads = str(max(1, len(os.sched_getaffinity(0)) // workers))
                 self.progress.message(f"starting a local Dask cluster: {workers} workers x "
                                       f"{threads} MXNet thread(s)")
-                self.cluster = LocalCluster(
-                    n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                    dashboard_address=None, silence_logs=logging.ERROR,
-                    env={"REPORTGEN_MXNET_THREADS": threads, "OMP_NUM_THREADS": threads})
+                with dask.config.set(LOCAL_WORKER_CONFIG):    # the nannies pass it on
+                    self.cluster = LocalCluster(
+                        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                        dashboard_address=None, silence_logs=logging.ERROR,
+                        env={"REPORTGEN_MXNET_THREADS": threads, "OMP_NUM_THREADS": threads})
                 self.client = Client(self.cluster, set_as_default=False)
             self.client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
         except (OSError, TimeoutError, distributed.comm.core.CommClosedError) as exc:

@@ -101,6 +101,31 @@ def test_shards_cover_every_image_once_in_order():
 
 # --- a local cluster --------------------------------------------------------------------
 
+def _worker_config():
+    import dask
+    return {key: dask.config.get(key) for key in
+            ("distributed.worker.profile.enabled", "distributed.admin.system-monitor.interval")}
+
+
+def test_local_workers_run_without_dasks_profiler(tmp_path):
+    """The local cluster's workers leave the cores to the network: no stack sampling every
+    10 ms, the system sampled every 2 s; and this process's own settings are untouched."""
+    import types
+
+    import dask
+
+    from reportgen.cluster import DaskExecutor
+    from reportgen.progress import Progress
+
+    before = _worker_config()
+    config = types.SimpleNamespace(workers=1, scheduler=None)
+    with DaskExecutor(config, Progress(1, quiet=True)) as executor:
+        replies = executor.client.run(_worker_config)
+    assert list(replies.values()) == [{"distributed.worker.profile.enabled": False,
+                                       "distributed.admin.system-monitor.interval": "2s"}]
+    assert _worker_config() == before and before["distributed.worker.profile.enabled"] is True
+
+
 @pytest.mark.slow
 def test_two_workers_give_the_serial_report_byte_for_byte(tmp_path, serial_small):
     out = tmp_path / "dask"
