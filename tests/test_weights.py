@@ -433,6 +433,35 @@ def test_load_network_from_params_file(tiny_params):
     assert all(p.grad_req == "null" and p._grad is None for p in net.collect_params().values())
 
 
+def test_loaded_arrays_are_adopted_not_copied(tiny_params, monkeypatch):
+    """The no-copy load gives Gluon's own values and outputs, copies no array, and leaves
+    Gluon's Parameter as it was."""
+    from mxnet.gluon.parameter import Parameter
+
+    reference = build_tiny(TINY)
+    reference.load_parameters(str(tiny_params), ctx=mx.cpu())   # Gluon's own way
+    original = Parameter._init_impl
+    copies = []
+    real_copyto = mx.nd.NDArray.copyto
+    monkeypatch.setattr(mx.nd.NDArray, "copyto",
+                        lambda self, other: copies.append(self.shape) or real_copyto(self, other))
+    net = load_network(TINY, resolve_params_file(TINY, tiny_params), build_tiny)
+    assert copies == []
+    assert Parameter._init_impl is original
+    got, expected = params_of(net), params_of(reference)
+    assert sorted(got) == sorted(expected)
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name])
+    x = mx.nd.array(np.random.default_rng(0).normal(size=(2, 3, 224, 224)))
+    np.testing.assert_array_equal(net(x).asnumpy(), reference(x).asnumpy())
+    # Each parameter owns its array: changing one changes no other.
+    params = list(net.collect_params().values())
+    before = [p.data().asnumpy() for p in params]
+    params[0].set_data(params[0].data() + 1)
+    for p, b in zip(params[1:], before[1:]):
+        np.testing.assert_array_equal(p.data().asnumpy(), b)
+
+
 def test_pretrained_download_then_load_network(tiny_params, mirror, monkeypatch, tmp_path):
     data = tiny_params.read_bytes()
     sha = hashlib.sha1(data).hexdigest()
