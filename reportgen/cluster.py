@@ -143,10 +143,11 @@ class DaskExecutor:
         from . import shards
 
         workers = max(1, len(self.workers))
+        sanity_images = job.settings.sanity_images if "sanity" in job.settings.checks else 0
         size = shards.shard_size(len(prepared.ok_ids), job.batch_size, workers,
-                                 self.config.shard_size, job.settings.sanity_images
-                                 if "sanity" in job.settings.checks else 0)
-        planned = shards.plan_shards(prepared.ok_ids, prepared.crops, size)
+                                 self.config.shard_size, sanity_images)
+        planned = shards.plan_shards(prepared.ok_ids, prepared.crops, size, job.batch_size,
+                                     sanity_images)
         self.description.update(shards=len(planned), shard_size=size, shard_workers={})
         queue = iter(planned)
         running = as_completed(loop=self.client.loop)

@@ -107,11 +107,29 @@ def shard_size(count: int, batch_size: int, workers: int, requested: int | None,
     return math.ceil(size / batch_size) * batch_size
 
 
-def plan_shards(ids: list[str], crops: np.ndarray, size: int | None) -> list[pipeline.Shard]:
+def plan_shards(ids: list[str], crops: np.ndarray, size: int | None, batch_size: int = 1,
+                first_at_least: int = 0) -> list[pipeline.Shard]:
     """Consecutive shards of `size` images (all of them in one when size is None). The
-    crops are views of `crops` (the memmap): a shard is read when it is sent or computed."""
+    crops are views of `crops` (the memmap): a shard is read when it is sent or computed.
+
+    When the images do not divide into shards of `size`, the short shard is the first one
+    if it is whole batches (so that every batch stays the serial run's) and holds at least
+    `first_at_least` images (the sanity check's): the first shard also loads each model for
+    its weight statistics and draws the per-model figures, about 4 s at one MXNet thread
+    (100 images on 2 workers: 48 + 52 instead of 52 + 48, measured 4.3 s of extra work in
+    the first shard). Otherwise the short shard is the last."""
     size = size or max(1, len(ids))
-    bounds = [(b, min(b + size, len(ids))) for b in range(0, len(ids), size)] or [(0, 0)]
+    count = len(ids)
+    shards_needed = max(1, math.ceil(count / size))
+    short = count - (shards_needed - 1) * size
+    if 0 < short < size and short % batch_size == 0 and short >= first_at_least:
+        sizes = [short] + [size] * (shards_needed - 1)
+    else:
+        sizes = [size] * (shards_needed - 1) + [short]
+    bounds, begin = [], 0
+    for n in sizes:
+        bounds.append((begin, begin + n))
+        begin += n
     return [pipeline.Shard(index, ids[b:e], crops[b:e], first=index == 0, of=len(bounds))
             for index, (b, e) in enumerate(bounds)]
 

@@ -91,11 +91,24 @@ def test_shard_size_is_a_multiple_of_the_batch_holding_the_sanity_images(
 def test_shards_cover_every_image_once_in_order():
     ids = [f"i{n}" for n in range(11)]
     crops = np.arange(11, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
-    planned = shards.plan_shards(ids, crops, 4)
+    planned = shards.plan_shards(ids, crops, 4, 4)     # 3 images are no whole batch: last
     assert [s.ids for s in planned] == [ids[0:4], ids[4:8], ids[8:11]]
     assert [s.first for s in planned] == [True, False, False] and {s.of for s in planned} == {3}
     assert np.array_equal(np.concatenate([s.crops for s in planned]), crops)
     assert [s.ids for s in shards.plan_shards(ids, crops, None)] == [ids]
+    # Whole batches short: the short shard goes first (it also does the per-model work),
+    # unless it would hold fewer than the sanity check's images.
+    twelve = ids + ["i11"]
+    crops12 = np.concatenate([crops, crops[:1]])
+    for batch, first_at_least, expected in [(2, 0, [4, 4, 4]), (1, 0, [4, 4, 4])]:
+        assert [len(s.ids) for s in shards.plan_shards(twelve, crops12, 4, batch, first_at_least)] == expected
+    assert [len(s.ids) for s in shards.plan_shards(twelve, crops12, 8, 4)] == [4, 8]
+    assert [s.ids for s in shards.plan_shards(twelve, crops12, 8, 4)] == [twelve[:4], twelve[4:]]
+    assert [len(s.ids) for s in shards.plan_shards(twelve, crops12, 8, 4, 5)] == [8, 4]
+    assert [len(s.ids) for s in shards.plan_shards(twelve, crops12, 8, 8)] == [8, 4]   # 4 is no batch
+    assert [s.ids for s in shards.plan_shards(ids, crops, 4)] == [ids[0:3], ids[3:7], ids[7:11]]
+    hundred = [f"i{n}" for n in range(100)]
+    assert [len(s.ids) for s in shards.plan_shards(hundred, np.zeros((100, 1)), 52, 4)] == [48, 52]
     assert len(shards.plan_shards([], crops[:0], 4)) == 1       # the per-model parts still run
 
 
