@@ -313,10 +313,12 @@ def _image_outputs(model: str, image_id: str, crop: np.ndarray, maps: dict[str, 
     record with figures and map statistics, each map's ranking spooled for the shard's
     comparison, and with --save-arrays its arrays."""
     started = time.perf_counter()
-    result = _image_result(model, image_id, crop, maps, probabilities, logits, target, conv1, ws,
-                           gaps, faithfulness)
+    # Each map's top 5 % once: its concentration and the comparison both use it.
+    tops = {method: saliency.top_mask(values) for method, values in maps.items()}
+    result = _image_result(model, image_id, crop, maps, tops, probabilities, logits, target,
+                           conv1, ws, gaps, faithfulness)
     for method, values in maps.items():
-        compare.save_ranking(ws.scratch / ranking_file(image_id, model, method), values)
+        compare.save_ranking(ws.scratch / ranking_file(image_id, model, method), values, tops[method])
     drift.save_compact_maps(ws.root / drift.compact_file(image_id, model), maps)
     if arrays is not None:
         np.savez_compressed(ws.arrays / f"{image_id}__{model}.npz", **arrays)
@@ -335,7 +337,7 @@ def _model_figures(first_weights: np.ndarray, filters_asset: str, noise_conv1: n
 
 
 def _image_result(model: str, image_id: str, crop: np.ndarray, maps: dict[str, np.ndarray],
-                  probabilities: np.ndarray, logits: np.ndarray, target: int,
+                  tops: dict[str, np.ndarray], probabilities: np.ndarray, logits: np.ndarray, target: int,
                   conv1: np.ndarray, ws: Workspace, gaps: dict[str, float],
                   faithfulness: dict | None) -> ImageModelResult:
     top5 = np.argsort(-probabilities, kind="stable")[:5]
@@ -345,13 +347,15 @@ def _image_result(model: str, image_id: str, crop: np.ndarray, maps: dict[str, n
     for method, values in maps.items():
         suffix = "" if method == "saliency" else f"_{method}"
         overlay = f"{stem}{suffix}_overlay.jpg"
-        pictures.save_jpeg(pictures.saliency_overlay(crop, values), ws.root / overlay)
+        scaled = pictures.display_scale(values)
+        pictures.save_jpeg(pictures.saliency_overlay(crop, values, scaled), ws.root / overlay)
         gray = None
         if method == "saliency":
             gray = f"{stem}_saliency.png"
-            pictures.save_png(pictures.saliency_gray(values), ws.root / gray)
+            pictures.save_png(pictures.saliency_gray(values, scaled), ws.root / gray,
+                              compress_level=1)
         methods[method] = MethodResult(
-            stats=saliency.saliency_stats(values, crop, edges), overlay_asset=overlay, map_asset=gray,
+            stats=saliency.saliency_stats(values, crop, edges, tops[method]), overlay_asset=overlay, map_asset=gray,
             completeness_gap=gaps.get("completeness_gap") if method == "integrated_gradients" else None,
             faithfulness=faithfulness[method] if faithfulness else None)
     pictures.save_jpeg(pictures.activation_grid(conv1), ws.root / f"{stem}_conv1.jpg")

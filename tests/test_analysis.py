@@ -286,6 +286,22 @@ def test_rank_average_hand_computed_ties():
     assert rank_average(np.array([5.0, 5.0, 5.0, 5.0])).tolist() == [2.5] * 4
 
 
+def test_rank_average_of_float32_orders_signs_zeros_and_infinities():
+    """float32 maps are ranked through integer keys: negative values, both zeros, the
+    smallest subnormals and the infinities must rank as the floats do."""
+    special = np.array([-np.inf, -3.5, -1e-45, -0.0, 0.0, 1e-45, 2.0, 2.0, np.inf, -3.5],
+                       dtype=np.float32)
+    rng = np.random.default_rng(3)
+    values = np.concatenate([special, rng.normal(size=500).astype(np.float32),
+                             rng.integers(-3, 3, size=200).astype(np.float32)])
+    rng.shuffle(values)
+    np.testing.assert_array_equal(rank_average(values), reference_ranks(values))
+    np.testing.assert_array_equal(rank_average(values), rank_average(values.astype(np.float64)))
+    with_nan = values.copy()
+    with_nan[5] = np.nan       # the float order (NaN last), not the keys'
+    np.testing.assert_array_equal(rank_average(with_nan), rank_average(with_nan.astype(np.float64)))
+
+
 def test_rank_average_random_ties_against_reference():
     values = np.random.default_rng(8).integers(0, 6, size=(7, 9)).astype(np.float32)
     np.testing.assert_array_equal(rank_average(values), reference_ranks(values))
@@ -422,3 +438,24 @@ def test_saliency_stats_with_the_edge_mask_computed_once_are_the_same():
     for _ in range(3):
         s = rng.random((40, 30), dtype=np.float32)
         assert saliency_stats(s, crop, edges) == saliency_stats(s, crop)
+
+
+def test_a_maps_top_mask_computed_once_gives_the_same_stats_and_ranking(tmp_path):
+    """The figure task computes each map's top 5 % once, for its concentration and for the
+    comparison's ranking: the same numbers and the same spooled ranking either way."""
+    from reportgen.analysis.compare import map_ranking
+
+    rng = np.random.default_rng(5)
+    crop = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    for values in (rng.random((40, 30), dtype=np.float32),
+                   np.round(rng.random((40, 30)), 1).astype(np.float32)):   # ties
+        top = top_mask(values)
+        assert saliency_stats(values, crop, top=top) == saliency_stats(values, crop)
+        ranks, mask = map_ranking(values, top)
+        ranks_alone, mask_alone = map_ranking(values)
+        np.testing.assert_array_equal(ranks, ranks_alone)
+        np.testing.assert_array_equal(mask, mask_alone)
+        save_ranking(tmp_path / "shared.npz", values, top)
+        save_ranking(tmp_path / "alone.npz", values)
+        for a, b in zip(load_ranking(tmp_path / "shared.npz"), load_ranking(tmp_path / "alone.npz")):
+            np.testing.assert_array_equal(a, b)

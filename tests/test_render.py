@@ -129,6 +129,17 @@ def test_display_scale_clips_at_the_99th_percentile():
     assert not pictures.display_scale(np.zeros((4, 4))).any()
 
 
+def test_gray_map_and_overlay_from_a_display_scale_computed_once_are_the_same():
+    rng = np.random.default_rng(6)
+    values = (rng.gamma(1.0, 1.0, (24, 20)) ** 3).astype(np.float32)
+    crop = rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)
+    scaled = pictures.display_scale(values)
+    assert np.array_equal(np.asarray(pictures.saliency_gray(values, scaled)),
+                          np.asarray(pictures.saliency_gray(values)))
+    assert np.array_equal(np.asarray(pictures.saliency_overlay(crop, values, scaled)),
+                          np.asarray(pictures.saliency_overlay(crop, values)))
+
+
 def test_filter_grid_enlarges_without_blurring():
     weights = np.random.default_rng(0).standard_normal((64, 3, 3, 3))
     grid = np.asarray(pictures.filter_grid(weights))

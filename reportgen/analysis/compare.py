@@ -16,7 +16,7 @@ def rank_average(values: np.ndarray) -> np.ndarray:
     # Any sort order will do: tied values share their average rank whatever their order,
     # and the default (introsort) on the map's own dtype is 3x faster than a stable sort in
     # float64.
-    order = np.argsort(flat)
+    order = np.argsort(_order_keys(flat))
     sorted_values = flat[order]
     # Boundaries of runs of equal values in sorted order.
     starts = np.r_[0, np.flatnonzero(np.diff(sorted_values)) + 1]
@@ -25,6 +25,19 @@ def rank_average(values: np.ndarray) -> np.ndarray:
     for_run = (starts + ends + 1) / 2.0          # average of ranks start+1 .. end
     ranks[order] = np.repeat(for_run, ends - starts)
     return ranks
+
+
+def _order_keys(flat: np.ndarray) -> np.ndarray:
+    """int32 keys in the order of a float32 vector's values (equal values, +0 and -0
+    included, have equal keys), for any other dtype or with a NaN the vector itself.
+    numpy 1.23 argsorts int32 1.45x faster than float32 (224 x 224 map: 2.7 against 3.9 ms,
+    twice per image x model). The bits of a float32 read as int32 order non-negative values
+    like the floats, and negative ones in reverse: flipping the 31 value bits of the
+    negative ones puts them in order below all non-negative ones."""
+    if flat.dtype != np.float32 or np.isnan(flat).any():
+        return flat
+    bits = (flat + np.float32(0)).view(np.int32)      # -0.0 + 0.0 is +0.0
+    return bits ^ ((bits >> 31) & np.int32(0x7FFFFFFF))
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -62,12 +75,14 @@ def pair_metrics(maps: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     return pair_metrics_of_rankings({name: map_ranking(m) for name, m in maps.items()})
 
 
-def map_ranking(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def map_ranking(values: np.ndarray, top: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """What pair_metrics needs of one map: its centred ranks (float32: ranks are multiples
     of 1/2 below 2^23 and their mean is (N + 1) / 2, so the centred ranks are exact in
     float32 and the correlations are those of the float64 ranks) and its top-5 % mask.
-    Computed as soon as a map exists, so that the comparison itself is a few dot products."""
-    return _centred_ranks(values).astype(np.float32), top_mask(values, TOP_FRACTION)
+    Computed as soon as a map exists, so that the comparison itself is a few dot products.
+    `top`: the map's top_mask(values, TOP_FRACTION), if already computed."""
+    return (_centred_ranks(values).astype(np.float32),
+            top_mask(values, TOP_FRACTION) if top is None else top)
 
 
 def pair_metrics_of_rankings(rankings: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, float]]:
@@ -80,9 +95,9 @@ def pair_metrics_of_rankings(rankings: dict[str, tuple[np.ndarray, np.ndarray]])
     }
 
 
-def save_ranking(path, values: np.ndarray) -> None:
+def save_ranking(path, values: np.ndarray, top: np.ndarray | None = None) -> None:
     """Spool a map's map_ranking to `path` (.npz, uncompressed: written and read once)."""
-    ranks, top = map_ranking(values)
+    ranks, top = map_ranking(values, top)
     np.savez(path, ranks=ranks, top=top)
 
 

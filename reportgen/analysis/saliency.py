@@ -34,13 +34,17 @@ def top_mask(values: np.ndarray, fraction: float = TOP_FRACTION) -> np.ndarray:
     return mask.reshape(values.shape)
 
 
-def concentration(saliency: np.ndarray, fraction: float = TOP_FRACTION) -> float:
+def concentration(saliency: np.ndarray, fraction: float = TOP_FRACTION,
+                  top: np.ndarray | None = None) -> float:
     """Share of the total saliency held by its top `fraction` pixels: `fraction` for a flat
-    map, 1.0 for a map that is zero outside them. NaN for an all-zero map."""
+    map, 1.0 for a map that is zero outside them. NaN for an all-zero map. `top`: that
+    map's top_mask(saliency, fraction), if already computed (the comparison needs it too)."""
     total = float(saliency.sum(dtype=np.float64))
     if total <= 0:
         return math.nan
-    return float(saliency[top_mask(saliency, fraction)].sum(dtype=np.float64)) / total
+    if top is None:
+        top = top_mask(saliency, fraction)
+    return float(saliency[top].sum(dtype=np.float64)) / total
 
 
 def edge_strength(crop: np.ndarray) -> np.ndarray:
@@ -73,12 +77,12 @@ def edge_share(saliency: np.ndarray, crop: np.ndarray, fraction: float = EDGE_FR
 
 
 def saliency_stats(saliency: np.ndarray, crop: np.ndarray,
-                   edges: np.ndarray | None = None) -> dict[str, float]:
+                   edges: np.ndarray | None = None, top: np.ndarray | None = None) -> dict[str, float]:
     """The per-image, per-model numbers results.json and the report carry (`edges`: the
-    crop's edge_mask, if already computed)."""
+    crop's edge_mask, `top`: the map's top_mask, if already computed)."""
     return {
         "max": float(saliency.max()),
         "mean": float(saliency.mean(dtype=np.float64)),
-        "concentration_top5": concentration(saliency),
+        "concentration_top5": concentration(saliency, top=top),
         "edge_share_top20": edge_share(saliency, crop, edges=edges),
     }

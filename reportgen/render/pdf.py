@@ -86,9 +86,9 @@ def png_streams_reused():
     take the zlib stream back out of the new file (RasterImage._get_png_data): 1.1 s of the
     7.7 s PDF of a 100-image report, for the crops and gray maps. For the PNGs reportgen
     writes (8-bit, grayscale or RGB, not interlaced) the file's own stream is a valid such
-    stream: it is taken as it is. For files written at zlib level 6 (gray maps, filters)
-    it is the very stream WeasyPrint would make, so the PDF's bytes are the same; the
-    crops (level 1) embed a different stream of the same pixels (both tested). Anything
+    stream: it is taken as it is. For files written at zlib level 6 (the filters) it is
+    the very stream WeasyPrint would make, so the PDF's bytes are the same; the crops and
+    gray maps (level 1) embed a different stream of the same pixels (both tested). Anything
     else, and any WeasyPrint without that method, goes the library's own way."""
     original = RasterImage.__dict__.get("_get_png_data")
     if not isinstance(original, staticmethod):
