@@ -115,3 +115,14 @@ def import_rendering_in_background() -> threading.Thread:
     thread = threading.Thread(target=load, name="reportgen-import-rendering", daemon=True)
     thread.start()
     return thread
+
+
+def start_chart_helper() -> None:
+    """Start the process the charts are drawn from at the end (render.charts.start_helper)
+    now, while a core is idle, unless it cannot start: the charts are then drawn in this
+    process."""
+    try:
+        from .render import charts
+        charts.start_helper()
+    except Exception:
+        pass

@@ -24,22 +24,37 @@ def write_outputs(result: RunResult, ws, formats: tuple[str, ...], started: floa
 
     _ = i18n.translations(lang).gettext
     timings = result.run["seconds"]
-    t0 = time.perf_counter()
-    result = replace(result, charts=charts.draw_all(result, ws.root, lang))
-    timings["charts"] = time.perf_counter() - t0
+    # Drawn in a helper process while this one writes the HTML and lays out the PDF, which
+    # reads a chart only once the helper has written them all.
+    drawing = charts.BackgroundCharts(result, ws.root, lang)
+    result = replace(result, charts=drawing.charts)
+    chart_files = {(ws.root / asset).resolve() for asset in drawing.charts.values()}
+
+    def wait_for_charts(path: Path) -> None:
+        if path in chart_files:
+            drawing.wait()
+
     files = []
-    t0 = time.perf_counter()
-    html_path = html.write_report(result, ws.root, lang=lang)
-    timings["html"] = time.perf_counter() - t0
-    if "pdf" in formats:
-        # Which phase sets the peak: the networks, or WeasyPrint's document for the PDF.
-        result.run["peak_rss_before_pdf_mb"] = peak_rss_mb()
-        progress.message(_("rendering PDF"))
+    try:
         t0 = time.perf_counter()
-        print_html = html.write_report(result, ws.root, ".print.html", for_print=True, lang=lang)
-        files.append(pdf.write_pdf(print_html, ws.root))
-        print_html.unlink()
-        timings["pdf"] = time.perf_counter() - t0
+        html_path = html.write_report(result, ws.root, lang=lang)
+        timings["html"] = time.perf_counter() - t0
+        if "pdf" in formats:
+            # Which phase sets the peak: the networks, or WeasyPrint's document for the PDF.
+            result.run["peak_rss_before_pdf_mb"] = peak_rss_mb()
+            progress.message(_("rendering PDF"))
+            t0 = time.perf_counter()
+            waited = drawing.blocked
+            print_html = html.write_report(result, ws.root, ".print.html", for_print=True, lang=lang)
+            files.append(pdf.write_pdf(print_html, ws.root, wait_for_charts))
+            print_html.unlink()
+            timings["pdf"] = time.perf_counter() - t0 - (drawing.blocked - waited)
+        drawing.wait()
+    except BaseException:
+        drawing.cancel()
+        raise
+    # charts: only the time this process spent on them (starting the helper, waiting).
+    timings["charts"] = drawing.blocked
     if "html" in formats:
         files.insert(0, html_path)
     else:

@@ -188,6 +188,7 @@ def _compute_and_render(config, settings, target, paths, problems, sources, exec
             timings["decode"] = time.perf_counter() - t0
             # Only now: importing WeasyPrint sets a Pillow global that decoding relies on.
             importing = figure_queue.import_rendering_in_background()
+            figure_queue.start_chart_helper()
 
             job = shards.ShardJob(shard=None, models=tuple(config.models), noise_crop=noise_crop,
                                   target=target, batch_size=config.batch_size,

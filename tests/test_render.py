@@ -225,3 +225,42 @@ def test_font_coverage_is_checked_with_fontconfig():
     assert uncovered_characters([f"name{adlam}.png", "Café"]) == [adlam]
     warning = font_warning([adlam])
     assert warning and "fonts-noto-cjk" in warning
+
+
+# --- charts drawn in a helper process ------------------------------------------------------
+
+def _chart_bytes(root: Path, charts_: dict) -> dict:
+    return {name: (root / asset).read_bytes() for name, asset in charts_.items()}
+
+
+def test_charts_from_the_helper_process_are_the_ones_drawn_here(tmp_path):
+    from reportgen.render import charts
+    from synthetic import synthetic_result
+
+    here, helper = tmp_path / "here", tmp_path / "helper"
+    result = synthetic_result(12, here)
+    synthetic_result(12, helper)
+    charts.start_helper()
+    drawn_here = charts.draw_all(result, here)
+    drawing = charts.BackgroundCharts(result, helper)
+    assert drawing.charts == drawn_here == charts.planned(result)
+    assert drawing.wait() == drawn_here
+    assert _chart_bytes(helper, drawn_here) == _chart_bytes(here, drawn_here)
+    assert drawing._pool is None                       # the helper is gone
+
+
+def test_charts_are_drawn_here_when_the_helper_dies(tmp_path, monkeypatch):
+    from reportgen.render import charts
+    from synthetic import synthetic_result
+
+    result = synthetic_result(6, tmp_path)
+    drawing = charts.BackgroundCharts(result, tmp_path)
+    for process in list(drawing._pool._processes.values()):
+        process.kill()
+    drawn_here = []
+    draw = charts._draw_all
+    monkeypatch.setattr(charts, "_draw_all", lambda *args: drawn_here.append(1) or draw(*args))
+    assert drawing.wait() == charts.planned(result)
+    assert drawn_here == [1]
+    for asset in drawing.charts.values():
+        assert Image.open(tmp_path / asset).size[0] > 100

@@ -22,9 +22,10 @@ class LocalOnlyFetcher(URLFetcher):
     """Serves data: URIs and files under `root`; anything else (network, files elsewhere)
     or a missing file stops the rendering instead of silently dropping a figure."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, before_reading=None):
         super().__init__(allowed_protocols={"file", "data"}, fail_on_errors=True)
         self.root = Path(root).resolve()
+        self.before_reading = before_reading    # called with each file's path first
 
     def fetch(self, url, headers=None):
         if url.startswith("data:"):
@@ -35,6 +36,8 @@ class LocalOnlyFetcher(URLFetcher):
         path = Path(unquote(parsed.path)).resolve()
         if not path.is_relative_to(self.root):
             raise ValueError(f"the report may not load {path}: outside {self.root}")
+        if self.before_reading is not None:
+            self.before_reading(path)
         if not path.is_file():
             raise FileNotFoundError(f"figure missing: {path}")
         return super().fetch(url, headers)
@@ -112,13 +115,15 @@ def png_streams_reused():
         RasterImage._get_png_data = original
 
 
-def write_pdf(html_path: Path, root: Path) -> Path:
+def write_pdf(html_path: Path, root: Path, before_reading=None) -> Path:
+    """report.pdf in `root` from `html_path`; before_reading(path), if given, is called
+    before each file of the report is read (to wait for files still being written)."""
     root = Path(root).resolve()
     pdf_path = root / "report.pdf"
     try:
         with cyclic_gc_paused(), png_streams_reused():
             weasyprint.HTML(filename=str(html_path), base_url=root.as_uri() + "/",
-                            url_fetcher=LocalOnlyFetcher(root)).write_pdf(pdf_path)
+                            url_fetcher=LocalOnlyFetcher(root, before_reading)).write_pdf(pdf_path)
     except FatalURLFetchingError as exc:
         pdf_path.unlink(missing_ok=True)
         raise ReportRenderError(f"PDF not written: {exc} ({exc.__cause__})") from None
