@@ -118,11 +118,7 @@ def import_rendering_in_background() -> threading.Thread:
 
 
 def start_chart_helper() -> None:
-    """Start the process the charts are drawn from at the end (render.charts.start_helper)
-    now, while a core is idle, unless it cannot start: the charts are then drawn in this
-    process."""
-    try:
-        from .render import charts
-        charts.start_helper()
-    except Exception:
-        pass
+    """Start the process the charts are drawn in at the end (render.chart_helper) now, while
+    a core is idle; if it cannot start, the charts are drawn in this process."""
+    from .render import chart_helper
+    chart_helper.start()

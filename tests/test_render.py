@@ -240,13 +240,12 @@ def test_charts_from_the_helper_process_are_the_ones_drawn_here(tmp_path):
     here, helper = tmp_path / "here", tmp_path / "helper"
     result = synthetic_result(12, here)
     synthetic_result(12, helper)
-    charts.start_helper()
     drawn_here = charts.draw_all(result, here)
     drawing = charts.BackgroundCharts(result, helper)
     assert drawing.charts == drawn_here == charts.planned(result)
     assert drawing.wait() == drawn_here
     assert _chart_bytes(helper, drawn_here) == _chart_bytes(here, drawn_here)
-    assert drawing._pool is None                       # the helper is gone
+    assert drawing._helper is None and not (helper / ".charts-job.pickle").exists()
 
 
 def test_charts_are_drawn_here_when_the_helper_dies(tmp_path, monkeypatch):
@@ -255,8 +254,7 @@ def test_charts_are_drawn_here_when_the_helper_dies(tmp_path, monkeypatch):
 
     result = synthetic_result(6, tmp_path)
     drawing = charts.BackgroundCharts(result, tmp_path)
-    for process in list(drawing._pool._processes.values()):
-        process.kill()
+    drawing._helper.kill()
     drawn_here = []
     draw = charts._draw_all
     monkeypatch.setattr(charts, "_draw_all", lambda *args: drawn_here.append(1) or draw(*args))
@@ -264,3 +262,14 @@ def test_charts_are_drawn_here_when_the_helper_dies(tmp_path, monkeypatch):
     assert drawn_here == [1]
     for asset in drawing.charts.values():
         assert Image.open(tmp_path / asset).size[0] > 100
+
+
+def test_the_chart_helper_answers_an_error_for_a_job_it_cannot_read(tmp_path):
+    from reportgen.render import chart_helper
+
+    helper = chart_helper.take()
+    helper.stdin.write(f"{tmp_path / 'missing.pickle'}\n")
+    helper.stdin.flush()
+    assert helper.stdout.readline().startswith("error: FileNotFoundError")
+    helper.stdin.close()
+    assert helper.wait(timeout=30) == 0

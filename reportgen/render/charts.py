@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gettext as gettext_module
+import pickle
+import select
+import subprocess
 import time
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from . import chart_helper
 from .. import i18n
 from ..analysis import findings
 from ..i18n import N_
@@ -230,79 +234,64 @@ def _draw_all(result: RunResult, root: Path) -> dict[str, str]:
 HELPER_TIMEOUT_S = 120.0   # 4 charts take 1 s at 100 images: a helper that has not
                            # drawn them by then is stuck
 
-
-def start_helper() -> None:
-    """Start the process that BackgroundCharts forks its helpers from, with matplotlib
-    already imported, early in a run (while the first model loads, when a core is idle),
-    so that the charts cost no process start at the end. Where there is no forkserver
-    (Windows), the charts are drawn in this process."""
-    import multiprocessing
-    import multiprocessing.forkserver
-
-    try:
-        multiprocessing.get_context("forkserver")
-    except ValueError:
-        return
-    multiprocessing.forkserver.set_forkserver_preload([__name__])
-    multiprocessing.forkserver.ensure_running()
-
-
 class BackgroundCharts:
-    """draw_all in a helper process, beside the report's HTML and WeasyPrint's layout of the
-    PDF in this one: both are single-threaded, and at the end of a run the network no
+    """draw_all in the helper process, beside the report's HTML and WeasyPrint's layout of
+    the PDF in this one: both are single-threaded, and at the end of a run the network no
     longer uses the other core (measured: 0.7 s of charts at 16 and at 100 images, on the
-    run's critical path). The helper is forked from a clean forkserver process (not from
-    this one, whose MXNet and figure threads a fork would not carry), and draws the same
-    bytes as draw_all here (tested). `charts` (name -> file) is known at once; `wait()`
-    returns when the files are written and raises the helper's error. Should the helper
-    die or hang, the charts are drawn here instead: a run never waits on it for good."""
+    run's critical path). The helper draws the same bytes as draw_all here (tested).
+    `charts` (name -> file) is known at once; `wait()` returns when the files are written.
+    Should the helper fail, die or hang, the charts are drawn here instead (a chart's own
+    error is then raised from here): a run never waits on it for good."""
 
     def __init__(self, result: RunResult, root: Path, lang: str = "en"):
-        from concurrent.futures import ProcessPoolExecutor
-        import multiprocessing
-
-        self.charts = planned(result)
-        self.blocked = 0.0          # seconds this process waited on the charts
-        self._args = (result, Path(root), lang)
-        self._pool = self._future = None
         started = time.perf_counter()
-        try:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
-            self._future = self._pool.submit(draw_all, *self._args)
-        except (ValueError, OSError):
-            self._close(kill=True)
+        self.charts = planned(result)
+        self.blocked = 0.0          # seconds this process spent on the charts
+        self._args = (result, Path(root), lang)
+        self._job = Path(root) / ".charts-job.pickle"
+        self._helper = chart_helper.take()
+        if self._helper is not None:
+            try:
+                with open(self._job, "wb") as job:
+                    pickle.dump(self._args, job, protocol=pickle.HIGHEST_PROTOCOL)
+                self._helper.stdin.write(f"{self._job}\n")
+                self._helper.stdin.flush()
+            except (OSError, ValueError, pickle.PicklingError):
+                self._stop_helper()
         self.blocked += time.perf_counter() - started
 
     def wait(self) -> dict[str, str]:
         if self._args is None:
             return self.charts
         started = time.perf_counter()
-        stuck = False
         try:
-            if self._future is not None:
-                self._future.result(timeout=HELPER_TIMEOUT_S)
-            else:
+            if self._helper_reply() != "ok":
+                self._stop_helper()             # before this process writes the same files
                 draw_all(*self._args)
-        except Exception:
-            # The helper died, hung, or could not be given the work: drawn here (a chart's
-            # own error then comes from here, as without a helper).
-            stuck = True
-            draw_all(*self._args)
         finally:
-            self._close(kill=stuck)
+            self._stop_helper()
             self._args = None
             self.blocked += time.perf_counter() - started
         return self.charts
 
     def cancel(self) -> None:
         """Stop the helper (the run failed or was interrupted): nothing waits for it."""
-        self._close(kill=True)
+        self._stop_helper()
         self._args = None
 
-    def _close(self, kill: bool) -> None:
-        if self._pool is not None:
-            if kill:
-                for process in list((getattr(self._pool, "_processes", None) or {}).values()):
-                    process.kill()
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        self._pool = self._future = None
+    def _helper_reply(self) -> str:
+        if self._helper is None:
+            return "no helper"
+        ready, _, _ = select.select([self._helper.stdout], [], [], HELPER_TIMEOUT_S)
+        return self._helper.stdout.readline().strip() if ready else "timed out"
+
+    def _stop_helper(self) -> None:
+        helper, self._helper = self._helper, None
+        if helper is not None:
+            try:
+                helper.stdin.close()
+                helper.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                helper.kill()
+                helper.wait()
+        self._job.unlink(missing_ok=True)
