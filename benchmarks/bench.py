@@ -357,7 +357,47 @@ def measure_baseline(rev: str, images: Path, params: dict[str, Path], work: Path
             "old_breakdown_s": old[-1]["seconds"], "new_breakdown_s": new[-1]["seconds"]}
 
 
+def in_fresh_process(function: str, **kwargs):
+    """One of this file's MXNet parts (FRESH_PROCESS_PARTS) in a fresh process, its result
+    back as JSON: this process never imports MXNet, so that no idle MXNet process sits
+    beside the `reportgen run`s it measures. Measured on the project machine: an idle
+    process that had merely imported MXNet and run one operator made a 16-image run's
+    network 10 % slower (18.6-18.7 s against 16.8-17.0 s, three runs each way; an idle
+    process holding 2 GB of numpy memory made no difference). Earlier benchmark runs measured
+    the floor in this process, so their end-to-end ratios carry that slowdown."""
+    with tempfile.TemporaryDirectory(prefix="reportgen-bench-part-") as folder:
+        out = Path(folder) / "result.json"
+        subprocess.run([sys.executable, __file__, "--fresh-process-part", function,
+                        json.dumps(kwargs), str(out)], check=True)
+        return json.loads(out.read_text())
+
+
+def _setup_part(work: str) -> dict[str, str]:
+    params = make_params(Path(work) / "params")
+    remember_digests(params)
+    return {name: str(path) for name, path in params.items()}
+
+
+def _floor_part(images: str, params: dict, batch_size: int, variant: str = "correct"):
+    paths = {name: Path(path) for name, path in params.items()}
+    return measure_floor(load_inputs(Path(images)), paths, batch_size, variant)
+
+
+def _methods_cost_part(images: str, params: dict, batch_size: int, samples: int, steps: int,
+                       faith_images: int, sanity_images: int):
+    paths = {name: Path(path) for name, path in params.items()}
+    return measure_methods_cost(load_inputs(Path(images)), paths, batch_size, samples, steps,
+                                faith_images, sanity_images)
+
+
+FRESH_PROCESS_PARTS = {"setup": _setup_part, "floor": _floor_part, "methods_cost": _methods_cost_part}
+
+
 def main() -> int:
+    if len(sys.argv) == 5 and sys.argv[1] == "--fresh-process-part":
+        result = FRESH_PROCESS_PARTS[sys.argv[2]](**json.loads(sys.argv[3]))
+        Path(sys.argv[4]).write_text(json.dumps(result))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=3)
@@ -384,15 +424,14 @@ def main() -> int:
     # The benchmark's own digest cache (its runs inherit it): the user's keeps its entries.
     os.environ["REPORTGEN_CACHE_DIR"] = str(work / "digest-cache")
     try:
-        params = make_params(work / "params")
+        params = {name: Path(path) for name, path in in_fresh_process("setup", work=str(work)).items()}
         images = work / f"images{args.images}"
         make_images(images, args.images)
-        inputs = load_inputs(images)
-        remember_digests(params)
+        part = {"images": str(images), "params": {n: str(p) for n, p in params.items()}}
 
         floors, busies, runs = [], [], []
         for i in range(args.repeat):
-            floor_seconds, busy = measure_floor(inputs, params, args.batch_size)
+            floor_seconds, busy = in_fresh_process("floor", **part, batch_size=args.batch_size)
             floors.append(floor_seconds)
             busies.append(busy)
             runs.append(run_end_to_end(images, params, work / f"out{i}", args.batch_size))
@@ -425,17 +464,18 @@ def main() -> int:
             report["variants_floor_s"] = {"correct": floor}
             for variant in VARIANTS:
                 if variant != "correct":
-                    timed, _ = measure_floor(inputs, params, args.batch_size, variant)
+                    timed, _ = in_fresh_process("floor", **part, batch_size=args.batch_size,
+                                                variant=variant)
                     report["variants_floor_s"][variant] = sum(timed.values())
         if args.batch_sweep:
             report["batch_sweep_floor_s"] = {}
             for size in (int(n) for n in args.batch_sweep.split(",")):
-                timed, _ = measure_floor(inputs, params, size)
+                timed, _ = in_fresh_process("floor", **part, batch_size=size)
                 report["batch_sweep_floor_s"][size] = sum(timed.values())
         if args.methods_cost:
-            report["methods_cost"] = measure_methods_cost(
-                inputs, params, args.batch_size, args.smoothgrad_samples, args.ig_steps,
-                args.faith_images, args.sanity_images)
+            report["methods_cost"] = in_fresh_process(
+                "methods_cost", **part, batch_size=args.batch_size, samples=args.smoothgrad_samples,
+                steps=args.ig_steps, faith_images=args.faith_images, sanity_images=args.sanity_images)
         if args.baseline_commit:
             report["default_vs_baseline"] = measure_baseline(
                 args.baseline_commit, images, params, work, args.batch_size, args.repeat)
