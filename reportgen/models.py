@@ -16,11 +16,13 @@ Only this module and ``analysis.gradients`` import mxnet.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 from .mx import mx, gluon, nn
+from mxnet.gluon.parameter import Parameter
 from .errors import UsageError
 
 
@@ -164,6 +166,40 @@ def fold_batchnorms(net: gluon.HybridBlock) -> int:
     return folded
 
 
+@contextmanager
+def loaded_arrays_adopted():
+    """Inside: a Gluon Parameter initialized from an array already on its one context (the
+    arrays load_parameters has just read from the file) takes that array as its data instead
+    of a copy of it. Gluon 1.9 copies every loaded array (Parameter._init_impl:
+    data.copyto(ctx)) and then drops the original: for a VGG that is 550 MB of fresh pages
+    written once more (about 140,000 page faults), 0.2 s of a 0.45 s load. The loaded
+    arrays are referenced by nothing else, so adopting them changes no value (tested
+    against Gluon's own load). Anything else (several contexts, another device, a
+    WeightSource not read from a file) goes Gluon's way."""
+    original = Parameter.__dict__.get("_init_impl")
+    if original is None:   # another MXNet than the 1.9 this was written against
+        yield
+        return
+
+    def init_impl(self, data, ctx_list):
+        ctx_list = list(ctx_list)
+        if len(ctx_list) != 1 or data.context != ctx_list[0]:
+            return original(self, data, ctx_list)
+        # Parameter._init_impl of MXNet 1.9, for one context, without data.copyto(ctx).
+        ctx = ctx_list[0]
+        self._ctx_list = ctx_list
+        self._ctx_map = [[], []]
+        self._ctx_map[ctx.device_typeid & 1] = [None] * ctx.device_id + [0]
+        self._data = [data]
+        self._init_grad()
+
+    Parameter._init_impl = init_impl
+    try:
+        yield
+    finally:
+        Parameter._init_impl = original
+
+
 def _conv_with_bn(conv: nn.Conv2D, bn: nn.BatchNorm) -> nn.Conv2D:
     """A new Conv2D (with bias) computing bn(conv(x)) in inference mode."""
     k = conv._kwargs
@@ -180,9 +216,11 @@ def _conv_with_bn(conv: nn.Conv2D, bn: nn.BatchNorm) -> nn.Conv2D:
                       in_channels=w.shape[1] * k["num_group"])
     fused.collect_params().setattr("grad_req", "null")
     fused.cast(dtype)
-    fused.initialize(mx.init.Zero(), ctx=weight.context)
-    fused.weight.set_data(mx.nd.array(w * scale[:, None, None, None], dtype=dtype))
-    fused.bias.set_data(mx.nd.array(b * scale + shift, dtype=dtype))
+    # The folded arrays become the parameters' data, as loaded weights do (no zero-filled
+    # arrays first, no copy into them: resnet152 folds its 154 in 2/3 of the time).
+    with loaded_arrays_adopted():
+        fused.weight._load_init(mx.nd.array(w * scale[:, None, None, None], dtype=dtype), weight.context)
+        fused.bias._load_init(mx.nd.array(b * scale + shift, dtype=dtype), weight.context)
     return fused
 
 

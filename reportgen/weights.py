@@ -28,7 +28,7 @@ import numpy as np
 
 from . import digest_cache
 from .errors import WeightsError
-from .models import ModelSpec
+from .models import ModelSpec, loaded_arrays_adopted
 
 DEFAULT_REPO_URL = "https://apache-mxnet.s3-accelerate.dualstack.amazonaws.com/"
 DOWNLOAD_TIMEOUT_S = 30.0      # per network operation (connect, each read)
@@ -234,42 +234,6 @@ def load_network(spec: ModelSpec, source: WeightSource, build):
             hint=f"the file must be Gluon {spec.zoo_name} parameters saved with save_parameters",
         ) from None
     return net
-
-
-@contextlib.contextmanager
-def loaded_arrays_adopted():
-    """Inside: a Gluon Parameter initialized from an array already on its one context (the
-    arrays load_parameters has just read from the file) takes that array as its data instead
-    of a copy of it. Gluon 1.9 copies every loaded array (Parameter._init_impl:
-    data.copyto(ctx)) and then drops the original: for a VGG that is 550 MB of fresh pages
-    written once more (about 140,000 page faults), 0.2 s of a 0.45 s load. The loaded
-    arrays are referenced by nothing else, so adopting them changes no value (tested
-    against Gluon's own load). Anything else (several contexts, another device, a
-    WeightSource not read from a file) goes Gluon's way."""
-    from mxnet.gluon.parameter import Parameter
-
-    original = Parameter.__dict__.get("_init_impl")
-    if original is None:   # another MXNet than the 1.9 this was written against
-        yield
-        return
-
-    def init_impl(self, data, ctx_list):
-        ctx_list = list(ctx_list)
-        if len(ctx_list) != 1 or data.context != ctx_list[0]:
-            return original(self, data, ctx_list)
-        # Parameter._init_impl of MXNet 1.9, for one context, without data.copyto(ctx).
-        ctx = ctx_list[0]
-        self._ctx_list = ctx_list
-        self._ctx_map = [[], []]
-        self._ctx_map[ctx.device_typeid & 1] = [None] * ctx.device_id + [0]
-        self._data = [data]
-        self._init_grad()
-
-    Parameter._init_impl = init_impl
-    try:
-        yield
-    finally:
-        Parameter._init_impl = original
 
 
 def seeded_initialization(net, seed: int) -> None:
