@@ -25,14 +25,14 @@ def write_outputs(result: RunResult, ws, formats: tuple[str, ...], started: floa
     _ = i18n.translations(lang).gettext
     timings = result.run["seconds"]
     # Drawn in a helper process while this one writes the HTML and lays out the PDF, which
-    # reads a chart only once the helper has written them all.
+    # reads each chart once the helper has written it.
     drawing = charts.BackgroundCharts(result, ws.root, lang)
     result = replace(result, charts=drawing.charts)
-    chart_files = {(ws.root / asset).resolve() for asset in drawing.charts.values()}
+    chart_files = {(ws.root / asset).resolve(): name for name, asset in drawing.charts.items()}
 
     def wait_for_charts(path: Path) -> None:
         if path in chart_files:
-            drawing.wait()
+            drawing.wait(chart_files[path])
 
     files = []
     try:

@@ -1,5 +1,6 @@
 """Rendering safety: the PDF reads only files of the report, and fails on a missing one."""
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -246,6 +247,61 @@ def test_charts_from_the_helper_process_are_the_ones_drawn_here(tmp_path):
     assert drawing.wait() == drawn_here
     assert _chart_bytes(helper, drawn_here) == _chart_bytes(here, drawn_here)
     assert drawing._helper is None and not (helper / ".charts-job.pickle").exists()
+
+
+def test_the_helper_reports_each_chart_once_its_file_is_complete(tmp_path):
+    """The PDF reads a chart as soon as the helper says it is drawn: each announcement
+    must come after the whole file is written, in the order the report shows them."""
+    import pickle
+    from reportgen.render import chart_helper, charts
+    from synthetic import synthetic_result
+
+    here, helper_root = tmp_path / "here", tmp_path / "helper"
+    result = synthetic_result(8, here)
+    synthetic_result(8, helper_root)
+    expected = _chart_bytes(here, charts.draw_all(result, here))
+    job = tmp_path / "job.pickle"
+    job.write_bytes(pickle.dumps((result, helper_root, "en")))
+    helper = chart_helper.take()
+    helper.stdin.write(f"{job}\n")
+    helper.stdin.flush()
+    announced = []
+    while (line := helper.stdout.readline().strip()).startswith(chart_helper.DRAWN):
+        name = line[len(chart_helper.DRAWN):]
+        # Read at once: the helper is still drawing the next chart.
+        assert (helper_root / charts.planned(result)[name]).read_bytes() == expected[name]
+        announced.append(name)
+    assert line == "ok"
+    assert announced == list(charts.planned(result))
+    helper.stdin.close()
+    assert helper.wait(timeout=30) == 0
+
+
+def test_waiting_for_one_chart_returns_before_the_last_is_drawn(tmp_path, monkeypatch):
+    from reportgen.render import charts
+    from synthetic import synthetic_result
+
+    result = synthetic_result(8, tmp_path)
+    drawing = charts.BackgroundCharts(result, tmp_path)
+    first, *rest = charts.planned(result)
+    drawing.wait(first)
+    assert first in drawing._drawn and drawing._args is not None     # helper still at work
+    assert (tmp_path / drawing.charts[first]).stat().st_size > 0
+    drawing.wait(first)                  # already drawn: returns at once
+    # The helper's remaining lines all arrive before they are read: each must still be
+    # seen (a buffered reader behind select() would wait them out, then draw them here).
+    helper = drawing._helper
+    while not (tmp_path / drawing.charts[rest[-1]]).exists():
+        time.sleep(0.05)
+    time.sleep(0.5)
+    drawn_here = []
+    monkeypatch.setattr(charts, "_draw_all", lambda *args: drawn_here.append(1))
+    monkeypatch.setattr(charts, "HELPER_TIMEOUT_S", 20.0)
+    assert drawing.wait() == charts.planned(result)
+    assert drawn_here == [] and helper.wait(timeout=30) == 0
+    assert drawing._helper is None and drawing._args is None
+    for name in rest:
+        assert (tmp_path / drawing.charts[name]).stat().st_size > 0
 
 
 def test_charts_are_drawn_here_when_the_helper_dies(tmp_path, monkeypatch):

@@ -2,8 +2,9 @@
 (render.charts.BackgroundCharts): ``python -m reportgen.render.chart_helper``.
 
 It imports matplotlib once, then for each line on stdin (the path of a pickled
-``(RunResult, root, lang)``) draws that report's charts and answers one line on stdout:
-``ok``, or ``error: <message>``. It ends when stdin closes (the run is over, or the main
+``(RunResult, root, lang)``) draws that report's charts, says ``drawn <name>`` on stdout
+as each chart's file is written, and ends the job with one line: ``ok``, or
+``error: <message>``. It ends when stdin closes (the run is over, or the main
 process has gone)."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 _started: subprocess.Popen | None = None
+DRAWN = "drawn "    # the prefix of the line that says a chart's file is written
 
 
 def start() -> None:
@@ -52,7 +54,8 @@ def main() -> int:
             try:
                 with open(line.rstrip("\n"), "rb") as job:
                     result, root, lang = pickle.load(job)
-                charts.draw_all(result, Path(root), lang)
+                charts.draw_all(result, Path(root), lang,
+                                on_drawn=lambda name: print(f"{DRAWN}{name}", flush=True))
                 reply = "ok"
             except Exception as exc:    # reported to the main process, which draws them itself
                 reply = f"error: {type(exc).__name__}: {exc}".replace("\n", " ")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gettext as gettext_module
+import os
 import pickle
 import select
 import subprocess
+import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import matplotlib
 import numpy as np
@@ -196,20 +199,23 @@ FONTS = {"en": ["DejaVu Sans"], "zh-TW": ["DejaVu Sans", "Noto Sans CJK JP"],
          "zh-CN": ["DejaVu Sans", "Noto Sans CJK JP"]}
 
 
-def draw_all(result: RunResult, root: Path, lang: str = "en") -> dict[str, str]:
-    """Every chart, labelled in `lang`. Drawn one after the other in this thread (the
-    language is module state while they are drawn)."""
+def draw_all(result: RunResult, root: Path, lang: str = "en",
+             on_drawn: Callable[[str], None] | None = None) -> dict[str, str]:
+    """Every chart, labelled in `lang`, in the order the report shows them. Drawn one after
+    the other in this thread (the language is module state while they are drawn);
+    on_drawn(name), if given, is called as each chart's file is written."""
     global _LANGUAGE
     _LANGUAGE = i18n.translations(lang)
     try:
         with matplotlib.rc_context({"font.family": FONTS[lang]}):
-            return _draw_all(result, root)
+            return _draw_all(result, root, on_drawn)
     finally:
         _LANGUAGE = gettext_module.NullTranslations()
 
 
 def planned(result: RunResult) -> dict[str, str]:
-    """The charts draw_all draws for `result`: name -> report-relative file."""
+    """The charts draw_all draws for `result`: name -> report-relative file, in the order
+    the report shows them (the helper draws them in this order; the PDF reads them in it)."""
     charts = {}
     if result.processed and len(result.models) > 1:
         charts["agreement"] = "assets/chart__agreement.png"
@@ -224,10 +230,12 @@ DRAW = {"agreement": agreement_chart, "saliency_character": saliency_character_c
         "distributions": distributions_chart, "conv_weights": conv_weights_chart}
 
 
-def _draw_all(result: RunResult, root: Path) -> dict[str, str]:
+def _draw_all(result: RunResult, root: Path, on_drawn=None) -> dict[str, str]:
     charts = planned(result)
     for name, asset in charts.items():
         DRAW[name](result, root / asset)
+        if on_drawn is not None:
+            on_drawn(name)
     return charts
 
 
@@ -238,15 +246,19 @@ class BackgroundCharts:
     """draw_all in the helper process, beside the report's HTML and WeasyPrint's layout of
     the PDF in this one: both are single-threaded, and at the end of a run the network no
     longer uses the other core (measured: 0.7 s of charts at 16 and at 100 images, on the
-    run's critical path). The helper draws the same bytes as draw_all here (tested).
-    `charts` (name -> file) is known at once; `wait()` returns when the files are written.
-    Should the helper fail, die or hang, the charts are drawn here instead (a chart's own
-    error is then raised from here): a run never waits on it for good."""
+    run's critical path). The helper draws the same bytes as draw_all here (tested) and
+    reports each chart as it is written, so the PDF waits for the one it reads and no more.
+    `charts` (name -> file) is known at once; `wait()` returns when all files are written,
+    `wait(name)` when that one is. Should the helper fail, die or hang, the charts are
+    drawn here instead (a chart's own error is then raised from here): a run never waits
+    on it for good."""
 
     def __init__(self, result: RunResult, root: Path, lang: str = "en"):
         started = time.perf_counter()
         self.charts = planned(result)
         self.blocked = 0.0          # seconds this process spent on the charts
+        self._drawn: set[str] = set()
+        self._unread = b""          # the helper's output not yet taken as lines
         self._args = (result, Path(root), lang)
         self._job = Path(root) / ".charts-job.pickle"
         self._helper = chart_helper.take()
@@ -260,38 +272,75 @@ class BackgroundCharts:
                 self._stop_helper()
         self.blocked += time.perf_counter() - started
 
-    def wait(self) -> dict[str, str]:
-        if self._args is None:
+    def wait(self, name: str | None = None) -> dict[str, str]:
+        """Returns once chart `name` (every chart, if None) is written."""
+        if self._args is None or (name is not None and name in self._drawn):
             return self.charts
         started = time.perf_counter()
         try:
-            if self._helper_reply() != "ok":
-                self._stop_helper()             # before this process writes the same files
-                draw_all(*self._args)
+            while True:
+                reply = self._helper_reply()
+                if reply.startswith(chart_helper.DRAWN):
+                    self._drawn.add(reply[len(chart_helper.DRAWN):])
+                    if name is not None and name in self._drawn:
+                        return self.charts
+                    continue
+                if reply != "ok":
+                    self._stop_helper()         # before this process writes the same files
+                    draw_all(*self._args)
+                self._finished(helper_done=True)
+                return self.charts
+        except BaseException:
+            self._finished()
+            raise
         finally:
-            self._stop_helper()
-            self._args = None
             self.blocked += time.perf_counter() - started
-        return self.charts
 
     def cancel(self) -> None:
         """Stop the helper (the run failed or was interrupted): nothing waits for it."""
-        self._stop_helper()
+        self._finished()
+
+    def _finished(self, helper_done: bool = False) -> None:
+        self._stop_helper(helper_done)
         self._args = None
 
     def _helper_reply(self) -> str:
+        """The helper's next line. Read from the pipe's descriptor with a buffer of our
+        own: select() cannot see lines that a buffered file object has already taken out
+        of the pipe, and would wait out the timeout while they sit there."""
         if self._helper is None:
             return "no helper"
-        ready, _, _ = select.select([self._helper.stdout], [], [], HELPER_TIMEOUT_S)
-        return self._helper.stdout.readline().strip() if ready else "timed out"
+        deadline = time.monotonic() + HELPER_TIMEOUT_S
+        fd = self._helper.stdout.fileno()
+        while b"\n" not in self._unread:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return "timed out"
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                return "helper ended"
+            self._unread += chunk
+        line, self._unread = self._unread.split(b"\n", 1)
+        return line.decode(errors="replace").strip()
 
-    def _stop_helper(self) -> None:
+    def _stop_helper(self, helper_done: bool = False) -> None:
+        """Close the helper's input, which ends it. helper_done: it has answered the job, so
+        nothing waits for its exit (0.15-0.2 s of interpreter shutdown with matplotlib
+        loaded, measured): a daemon thread reaps it. Otherwise it is gone on return."""
         helper, self._helper = self._helper, None
         if helper is not None:
-            try:
-                helper.stdin.close()
-                helper.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                helper.kill()
-                helper.wait()
+            if helper_done:
+                threading.Thread(target=_end_helper, args=(helper,), daemon=True,
+                                 name="reportgen-chart-helper-exit").start()
+            else:
+                _end_helper(helper)
         self._job.unlink(missing_ok=True)
+
+
+def _end_helper(helper: subprocess.Popen) -> None:
+    try:
+        helper.stdin.close()
+        helper.wait(timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        helper.kill()
+        helper.wait()
