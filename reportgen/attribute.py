@@ -151,7 +151,7 @@ def cascading_randomization(net, inputs: np.ndarray, originals: list[tuple[str, 
         maps = {m: [] for m in settings.methods}
         for begin in range(0, len(rows), batch_size):
             part = batch[begin:begin + batch_size]
-            out = forward_backward(net, part, targets[begin:begin + batch_size])
+            out = forward_backward(net, part, targets[begin:begin + batch_size], conv1_full=False)
             _, part_maps, _ = batch_attributions(net, part, out, ids[begin:begin + batch_size],
                                                  settings, batch_size, ig_logits)
             for m in settings.methods:

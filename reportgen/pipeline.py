@@ -219,7 +219,8 @@ def run_model(spec: models.ModelSpec, source: weights.WeightSource, shard: Shard
         ids = shard.ids[begin:end]
         batch = normalized(shard.crops[begin:end])
         t0 = time.perf_counter()
-        out = forward_backward(split, batch, target)
+        out = forward_backward(split, batch, target, conv1_full=save_arrays,
+                               conv1_tile=pictures.TILE)
         seconds["network"] += time.perf_counter() - t0
         done = f"{spec.name}: {_images_done(shard, end)}"
         progress.advance(end - begin, f"{done}: saliency")
@@ -256,7 +257,7 @@ def run_model(spec: models.ModelSpec, source: weights.WeightSource, shard: Shard
             per_image[image_id] = figures.submit(
                 _image_outputs, spec.name, image_id, np.array(shard.crops[n]),
                 {m: v.copy() for m, v in image_maps.items()}, probabilities[j].copy(),
-                out.logits[j].copy(), target_j, out.conv1[j].copy(), ws,
+                out.logits[j].copy(), target_j, _conv1_for_grid(out, j), ws,
                 gaps={k: float(v[j]) for k, v in extras.items()}, faithfulness=checked,
                 arrays=arrays, seconds=seconds)
 
@@ -289,6 +290,14 @@ def run_model(spec: models.ModelSpec, source: weights.WeightSource, shard: Shard
     progress.message(f"{spec.name}: done: {_shard_prefix(shard)}{count} images, "
                      f"{seconds['network']:.1f} s in the network")
     return ModelPass(result, per_image, seconds)
+
+
+def _conv1_for_grid(out, j: int) -> np.ndarray:
+    """What the activation grid is drawn from: the block means of |conv1| MXNet computed
+    (the grid's own reduction, 1/16 of VGG's output to copy and keep queued), else the
+    output itself. A copy: a queued view would keep its whole batch alive."""
+    source = out.conv1_tiles if out.conv1_tiles is not None else out.conv1
+    return source[j].copy()
 
 
 def ranking_file(image_id: str, model: str, method: str) -> str:

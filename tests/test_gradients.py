@@ -122,6 +122,28 @@ def test_recorded_forward_is_the_inference_forward(arch, params_dir):
     np.testing.assert_array_equal(out.targets, expected.argmax(axis=1))
 
 
+def test_first_conv_tiles_are_block_means_of_its_magnitude(arch, params_dir):
+    """conv1_tiles (MXNet's average pooling of |conv1|) equals the activation grid's own
+    reduction of the full output, computed in numpy; the gradient is unchanged by it;
+    conv1_full=False leaves the full output out."""
+    from reportgen.render.images import TILE, _block_mean
+
+    split = models.prepare(load_net(arch, seeded_params(arch, 224, params_dir)))
+    x = random_inputs(2, 224, seed=6)
+    full = forward_backward(split, x, 3)
+    tiled = forward_backward(split, x, 3, conv1_full=False, conv1_tile=TILE)
+    assert tiled.conv1 is None and full.conv1_tiles is None
+    factor = full.conv1.shape[-1] // TILE
+    assert factor == (4 if arch.startswith("vgg") else 2)
+    expected = np.stack([_block_mean(np.abs(c), factor) for c in full.conv1])
+    assert tiled.conv1_tiles.shape == (2, 64, TILE, TILE)
+    np.testing.assert_allclose(tiled.conv1_tiles, expected, rtol=1e-5, atol=1e-6 * expected.max())
+    np.testing.assert_array_equal(tiled.gradients, full.gradients)
+    # A size that does not divide into tiles: no tiles, the grid reduces the full output.
+    from reportgen.analysis.gradients import _block_means_of_magnitude
+    assert _block_means_of_magnitude(mx.nd.ones((1, 64, 200, 200)), TILE) is None
+
+
 @pytest.mark.slow
 def test_gradients_are_deterministic_and_batch_independent(arch, params_dir):
     """Run to run identical; a batch of three equals the three images one by one (up to

@@ -165,6 +165,17 @@ def test_block_mean_against_a_reshaped_mean(shape, factor):
     np.testing.assert_allclose(pictures._block_mean(values, factor), expected, rtol=1e-6)
 
 
+def test_activation_grid_of_precomputed_tiles_is_the_grid_of_the_full_output():
+    """The run draws the grid from |conv1|'s block means (computed by MXNet): the same
+    picture as from the full output, up to float rounding of the means."""
+    conv1 = np.random.default_rng(3).standard_normal((64, 224, 224)).astype(np.float32)
+    tiles = pictures._block_mean(np.abs(conv1), 4)
+    from_full = np.asarray(pictures.activation_grid(conv1)).astype(int)
+    from_tiles = np.asarray(pictures.activation_grid(tiles)).astype(int)
+    assert from_full.shape == from_tiles.shape
+    assert np.abs(from_full - from_tiles).max() <= 1
+
+
 def test_activation_grid_tiles_show_block_means_in_channel_order():
     # Channel i is constant i outside a bright top-left block: after each tile's own
     # 1st-99th percentile scaling, that block is yellow (viridis 1.0), the rest purple.

@@ -21,9 +21,12 @@ class BatchGradients:
     conv1: np.ndarray | None          # (B, 64, h, w): the first convolution's output
     cam_features: np.ndarray | None   # (B, K, u, v): the Grad-CAM layer's output A
     cam_gradients: np.ndarray | None  # (B, K, u, v): d logit[target] / d A
+    # (B, 64, t, t): |conv1| averaged over blocks to t x t (forward_backward's conv1_tile)
+    conv1_tiles: np.ndarray | None = None
 
 
-def forward_backward(net, inputs: np.ndarray, target=None, *, extras: bool = True) -> BatchGradients:
+def forward_backward(net, inputs: np.ndarray, target=None, *, extras: bool = True,
+                     conv1_full: bool = True, conv1_tile: int | None = None) -> BatchGradients:
     """Run `inputs` (B, 3, H, W) through `net` once and back once.
 
     target: None for each example's own top-1, one class index for every example, or a
@@ -31,6 +34,11 @@ def forward_backward(net, inputs: np.ndarray, target=None, *, extras: bool = Tru
     that image's class).
     extras: also return the first conv's output and the Grad-CAM layer's output and
     gradient (the copies of SmoothGrad and IG need only the input gradient).
+    conv1_full: with extras, the first conv's output as it is (12.8 MB per VGG image).
+    conv1_tile: with extras, also |first conv output| averaged over k x k blocks down to
+    conv1_tile x conv1_tile (k = h / conv1_tile; the activation grid's tiles), computed
+    by MXNet's pooling on both cores and copied out at 1/k^2 of the size; None where h
+    is not a multiple of conv1_tile.
 
     Each example's gradient is independent of the others in the batch: the summed score
     separates, because the forward uses no batch statistics. The graph is recorded in two
@@ -57,10 +65,26 @@ def forward_backward(net, inputs: np.ndarray, target=None, *, extras: bool = Tru
         logits=logits.asnumpy(),
         targets=chosen.asnumpy().astype(np.int64),
         gradients=x.grad.asnumpy(),
-        conv1=conv1.asnumpy() if extras else None,
+        conv1=conv1.asnumpy() if extras and conv1_full else None,
         cam_features=features.asnumpy() if extras else None,
         cam_gradients=cut.grad.asnumpy() if extras else None,
+        conv1_tiles=_block_means_of_magnitude(conv1, conv1_tile) if extras and conv1_tile else None,
     )
+
+
+def _block_means_of_magnitude(conv1, tile: int) -> np.ndarray | None:
+    """|conv1| (B, C, h, w) -> (B, C, tile, tile) means of k x k blocks, k = h / tile;
+    None if the output does not divide into such blocks. Outside autograd.record: no
+    part of any gradient."""
+    h, w = conv1.shape[2:]
+    if h != w or h % tile:
+        return None
+    factor = h // tile
+    magnitude = mx.nd.abs(conv1)
+    if factor > 1:
+        magnitude = mx.nd.Pooling(magnitude, kernel=(factor, factor), stride=(factor, factor),
+                                  pool_type="avg")
+    return magnitude.asnumpy()
 
 
 def _targets(logits, target, batch: int):
