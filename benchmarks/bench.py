@@ -496,7 +496,7 @@ def main() -> int:
                 r = run_end_to_end(folder, params, work / f"scale-out{count}", args.batch_size)
                 report["scaling"][count] = {
                     "end_to_end_s": r["seconds"]["total"], "per_image_s": r["seconds"]["total"] / count,
-                    "html_s": r["seconds"]["html"], "pdf_s": r["seconds"].get("pdf", 0.0),
+                    "html_s": r["seconds"].get("html", 0.0), "pdf_s": r["seconds"].get("pdf", 0.0),
                     "peak_rss_mb": r["peak_rss_mb"], "peak_rss_before_pdf_mb": r["peak_rss_before_pdf_mb"],
                     "pdf_bytes": r["pdf_bytes"]}
     finally:

@@ -24,9 +24,10 @@ def write_outputs(result: RunResult, ws, formats: tuple[str, ...], started: floa
 
     _ = i18n.translations(lang).gettext
     timings = result.run["seconds"]
-    # Drawn in a helper process while this one writes the HTML and lays out the PDF, which
-    # reads each chart once the helper has written it.
-    drawing = charts.BackgroundCharts(result, ws.root, lang)
+    # Drawn in a helper process while this one lays out the PDF, which reads each chart
+    # once the helper has written it; the helper then writes report.html.
+    html_name = "report.html" if "html" in formats else None
+    drawing = charts.BackgroundCharts(result, ws.root, lang, html_name)
     result = replace(result, charts=drawing.charts)
     chart_files = {(ws.root / asset).resolve(): name for name, asset in drawing.charts.items()}
 
@@ -36,9 +37,6 @@ def write_outputs(result: RunResult, ws, formats: tuple[str, ...], started: floa
 
     files = []
     try:
-        t0 = time.perf_counter()
-        html_path = html.write_report(result, ws.root, lang=lang)
-        timings["html"] = time.perf_counter() - t0
         if "pdf" in formats:
             # Which phase sets the peak: the networks, or WeasyPrint's document for the PDF.
             result.run["peak_rss_before_pdf_mb"] = peak_rss_mb()
@@ -53,12 +51,11 @@ def write_outputs(result: RunResult, ws, formats: tuple[str, ...], started: floa
     except BaseException:
         drawing.cancel()
         raise
-    # charts: only the time this process spent on them (starting the helper, waiting).
+    # charts: only the time this process spent on the charts and report.html (starting the
+    # helper, waiting for it).
     timings["charts"] = drawing.blocked
-    if "html" in formats:
-        files.insert(0, html_path)
-    else:
-        html_path.unlink()
+    if html_name is not None:
+        files.insert(0, ws.root / html_name)
     timings["total"] = time.perf_counter() - started
     result.run["peak_rss_mb"] = peak_rss_mb()
     files.append(write_results_json(result, ws.root / "results.json"))

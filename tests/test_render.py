@@ -1,6 +1,7 @@
 """Rendering safety: the PDF reads only files of the report, and fails on a missing one."""
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -272,7 +273,7 @@ def test_the_helper_reports_each_chart_once_its_file_is_complete(tmp_path):
     synthetic_result(8, helper_root)
     expected = _chart_bytes(here, charts.draw_all(result, here))
     job = tmp_path / "job.pickle"
-    job.write_bytes(pickle.dumps((result, helper_root, "en")))
+    job.write_bytes(pickle.dumps((result, helper_root, "en", None)))
     helper = chart_helper.take()
     helper.stdin.write(f"{job}\n")
     helper.stdin.flush()
@@ -320,7 +321,7 @@ def test_charts_are_drawn_here_when_the_helper_dies(tmp_path, monkeypatch):
     from synthetic import synthetic_result
 
     result = synthetic_result(6, tmp_path)
-    drawing = charts.BackgroundCharts(result, tmp_path)
+    drawing = charts.BackgroundCharts(result, tmp_path, html_name="report.html")
     drawing._helper.kill()
     drawn_here = []
     draw = charts._draw_all
@@ -329,6 +330,21 @@ def test_charts_are_drawn_here_when_the_helper_dies(tmp_path, monkeypatch):
     assert drawn_here == [1]
     for asset in drawing.charts.values():
         assert Image.open(tmp_path / asset).size[0] > 100
+    assert (tmp_path / "report.html").read_text() == html.render_report(
+        replace(result, charts=drawing.charts))
+
+
+def test_the_helper_writes_the_screen_html_after_the_charts(tmp_path):
+    """The same report.html as written here, with the charts in it."""
+    from reportgen.render import charts
+    from synthetic import synthetic_result
+
+    result = synthetic_result(6, tmp_path)
+    drawing = charts.BackgroundCharts(result, tmp_path, html_name="report.html")
+    assert drawing.wait() == charts.planned(result)
+    written = (tmp_path / "report.html").read_text()
+    assert written == html.render_report(replace(result, charts=drawing.charts))
+    assert all(asset in written for asset in drawing.charts.values())
 
 
 def test_the_chart_helper_answers_an_error_for_a_job_it_cannot_read(tmp_path):

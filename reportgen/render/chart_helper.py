@@ -2,9 +2,9 @@
 (render.charts.BackgroundCharts): ``python -m reportgen.render.chart_helper``.
 
 It imports matplotlib once, then for each line on stdin (the path of a pickled
-``(RunResult, root, lang)``) draws that report's charts, says ``drawn <name>`` on stdout
-as each chart's file is written, and ends the job with one line: ``ok``, or
-``error: <message>``. It ends when stdin closes (the run is over, or the main
+``(RunResult, root, lang, html_name)``) draws that report's charts, saying
+``drawn <name>`` on stdout as each chart's file is written, then writes its screen HTML
+if html_name is not None, and ends the job with one line: ``ok``, or ``error: <message>``. It ends when stdin closes (the run is over, or the main
 process has gone)."""
 
 from __future__ import annotations
@@ -49,13 +49,14 @@ def take() -> subprocess.Popen | None:
 
 def main() -> int:
     try:
-        from . import charts
+        from . import charts, html
+        html.environment("en")      # Jinja's templates loaded while the network runs
         for line in sys.stdin:
             try:
                 with open(line.rstrip("\n"), "rb") as job:
-                    result, root, lang = pickle.load(job)
-                charts.draw_all(result, Path(root), lang,
-                                on_drawn=lambda name: print(f"{DRAWN}{name}", flush=True))
+                    result, root, lang, html_name = pickle.load(job)
+                charts.render_job(result, Path(root), lang, html_name,
+                                  on_drawn=lambda name: print(f"{DRAWN}{name}", flush=True))
                 reply = "ok"
             except Exception as exc:    # reported to the main process, which draws them itself
                 reply = f"error: {type(exc).__name__}: {exc}".replace("\n", " ")

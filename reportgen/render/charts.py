@@ -9,6 +9,7 @@ import select
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -239,27 +240,39 @@ def _draw_all(result: RunResult, root: Path, on_drawn=None) -> dict[str, str]:
     return charts
 
 
+def render_job(result: RunResult, root: Path, lang: str, html_name: str | None,
+               on_drawn: Callable[[str], None] | None = None) -> None:
+    """A BackgroundCharts job: the charts, then the screen HTML if html_name is given."""
+    draw_all(result, root, lang, on_drawn)
+    if html_name is not None:
+        from . import html
+        html.write_report(result, root, html_name, lang=lang)
+
+
 HELPER_TIMEOUT_S = 120.0   # 4 charts take 1 s at 100 images: a helper that has not
                            # drawn them by then is stuck
 
 class BackgroundCharts:
-    """draw_all in the helper process, beside the report's HTML and WeasyPrint's layout of
-    the PDF in this one: both are single-threaded, and at the end of a run the network no
-    longer uses the other core (measured: 0.7 s of charts at 16 and at 100 images, on the
-    run's critical path). The helper draws the same bytes as draw_all here (tested) and
-    reports each chart as it is written, so the PDF waits for the one it reads and no more.
+    """draw_all in the helper process, beside WeasyPrint's layout of the PDF in this one:
+    both are single-threaded, and at the end of a run the network no longer uses the other
+    core (measured: 0.7 s of charts at 16 and at 100 images, on the run's critical path).
+    The helper draws the same bytes as draw_all here (tested) and reports each chart as it
+    is written, so the PDF waits for the one it reads and no more. With html_name it then
+    writes the report's screen HTML there too (html.write_report: 0.13 s at 16 images,
+    0.3 s at 100, off the critical path), which the PDF does not read.
     `charts` (name -> file) is known at once; `wait()` returns when all files are written,
-    `wait(name)` when that one is. Should the helper fail, die or hang, the charts are
-    drawn here instead (a chart's own error is then raised from here): a run never waits
-    on it for good."""
+    `wait(name)` when that chart is. Should the helper fail, die or hang, the rest is done
+    here instead (a chart's own error is then raised from here): a run never waits on it
+    for good."""
 
-    def __init__(self, result: RunResult, root: Path, lang: str = "en"):
+    def __init__(self, result: RunResult, root: Path, lang: str = "en",
+                 html_name: str | None = None):
         started = time.perf_counter()
         self.charts = planned(result)
-        self.blocked = 0.0          # seconds this process spent on the charts
+        self.blocked = 0.0          # seconds this process spent on the charts and HTML
         self._drawn: set[str] = set()
         self._unread = b""          # the helper's output not yet taken as lines
-        self._args = (result, Path(root), lang)
+        self._args = (replace(result, charts=self.charts), Path(root), lang, html_name)
         self._job = Path(root) / ".charts-job.pickle"
         self._helper = chart_helper.take()
         if self._helper is not None:
@@ -287,7 +300,7 @@ class BackgroundCharts:
                     continue
                 if reply != "ok":
                     self._stop_helper()         # before this process writes the same files
-                    draw_all(*self._args)
+                    render_job(*self._args)
                 self._finished(helper_done=True)
                 return self.charts
         except BaseException:
