@@ -511,8 +511,10 @@ def main() -> int:
 
 def targets(report: dict) -> list[dict]:
     """Each target of the performance issue with its measured value and whether it is met."""
-    rows = [{"target": "end-to-end <= 1.15 x floor", "measured": round(report["ratio_end_to_end_to_floor"], 2),
-             "met": report["ratio_end_to_end_to_floor"] <= 1.15, "why": _why_end_to_end(report)},
+    bar = end_to_end_bar(report["images"])
+    rows = [{"target": f"end-to-end <= {bar} x floor ({report['images']} images)",
+             "measured": round(report["ratio_end_to_end_to_floor"], 3),
+             "met": report["ratio_end_to_end_to_floor"] <= bar, "why": _why_end_to_end(report, bar)},
             {"target": "peak RSS <= 2500 MB", "measured": round(report["peak_rss_mb"]),
              "met": report["peak_rss_mb"] <= 2500},
             {"target": "PDF <= 1 MB per image x model",
@@ -584,15 +586,22 @@ def _per_model_row(target: str, per_model: dict, ratio: str, seconds: str, floor
             "met": all(r[ratio] <= limit for r in per_model.values())}
 
 
-def _why_end_to_end(report: dict) -> str:
-    """The measured reason when end-to-end misses 1.15 x, and what it would need."""
+def end_to_end_bar(images: int) -> float:
+    """Issue 9's bar for end-to-end against the floor: 1.15 x from 100 images on, where
+    the fixed costs (loading, the PDF's front and back matter) are spread thin; 1.4 x for
+    small sets (16 images), where they are not."""
+    return 1.15 if images >= 100 else 1.4
+
+
+def _why_end_to_end(report: dict, bar: float) -> str:
+    """The measured reason when end-to-end misses the bar, and what it would need."""
     b = report["breakdown_s"]
     network, pdf = b.get("network", 0.0), b.get("pdf", 0.0)
     other = report["end_to_end_s"] - network
-    budget = 1.15 * report["floor_s"] - network
+    budget = bar * report["floor_s"] - network
     cores, busy = report["machine"]["cpus"], report["floor_cores_busy"]
     text = (f"the network keeps {busy:.2f} of {cores} cores busy, so the other {other:.1f} s "
-            f"of work (PDF {pdf:.1f} s) gains nothing by running beside it; 1.15 x leaves "
+            f"of work (PDF {pdf:.1f} s) gains nothing by running beside it; {bar} x leaves "
             f"{max(budget, 0):.1f} s for it")
     if budget > 0:
         text += (f": that work would have to shrink {other / budget:.1f} x, or run on cores "
