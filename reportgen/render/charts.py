@@ -286,7 +286,7 @@ class BackgroundCharts:
         self.blocked += time.perf_counter() - started
 
     def wait(self, name: str | None = None) -> dict[str, str]:
-        """Returns once chart `name` (every chart, if None) is written."""
+        """Returns once chart `name` is written, or with None once the whole job is."""
         if self._args is None or (name is not None and name in self._drawn):
             return self.charts
         started = time.perf_counter()
