@@ -496,7 +496,7 @@ def main() -> int:
                 r = run_end_to_end(folder, params, work / f"scale-out{count}", args.batch_size)
                 report["scaling"][count] = {
                     "end_to_end_s": r["seconds"]["total"], "per_image_s": r["seconds"]["total"] / count,
-                    "html_s": r["seconds"].get("html", 0.0), "pdf_s": r["seconds"].get("pdf", 0.0),
+                    "charts_and_html_wait_s": r["seconds"].get("charts", 0.0), "pdf_s": r["seconds"].get("pdf", 0.0),
                     "peak_rss_mb": r["peak_rss_mb"], "peak_rss_before_pdf_mb": r["peak_rss_before_pdf_mb"],
                     "pdf_bytes": r["pdf_bytes"]}
     finally:
@@ -630,7 +630,7 @@ def print_report(report: dict) -> None:
         print(f"  floor at batch {size:<3d} {seconds:6.1f} s")
     for count, row in report.get("scaling", {}).items():
         print(f"  {count:4d} images: {row['end_to_end_s']:.1f} s, {row['per_image_s']:.2f} s/image, "
-              f"HTML {row['html_s']:.2f} s, PDF {row['pdf_s']:.1f} s, peak RSS {row['peak_rss_mb']:.0f} MB "
+              f"charts+HTML wait {row['charts_and_html_wait_s']:.2f} s, PDF {row['pdf_s']:.1f} s, peak RSS {row['peak_rss_mb']:.0f} MB "
               f"({row['peak_rss_before_pdf_mb']:.0f} MB before the PDF)")
     cost = report.get("methods_cost")
     if cost:

@@ -142,6 +142,9 @@ def test_first_conv_tiles_are_block_means_of_its_magnitude(arch, params_dir):
     # A size that does not divide into tiles: no tiles, the grid reduces the full output.
     from reportgen.analysis.gradients import _block_means_of_magnitude
     assert _block_means_of_magnitude(mx.nd.ones((1, 64, 200, 200)), TILE) is None
+    if arch == "resnet152":     # takes any input size (global pooling): conv1 100 x 100
+        odd = forward_backward(split, x[:1, :, :200, :200], 3, conv1_full=False, conv1_tile=TILE)
+        assert odd.conv1_tiles is None and odd.conv1.shape == (1, 64, 100, 100)
 
 
 @pytest.mark.slow

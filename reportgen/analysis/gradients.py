@@ -37,8 +37,9 @@ def forward_backward(net, inputs: np.ndarray, target=None, *, extras: bool = Tru
     conv1_full: with extras, the first conv's output as it is (12.8 MB per VGG image).
     conv1_tile: with extras, also |first conv output| averaged over k x k blocks down to
     conv1_tile x conv1_tile (k = h / conv1_tile; the activation grid's tiles), computed
-    by MXNet's pooling on both cores and copied out at 1/k^2 of the size; None where h
-    is not a multiple of conv1_tile.
+    by MXNet's pooling on both cores and copied out at 1/k^2 of the size. Where h is not
+    a multiple of conv1_tile there are no tiles, and the full output is returned instead
+    whatever conv1_full says (the grid then reduces it itself).
 
     Each example's gradient is independent of the others in the batch: the summed score
     separates, because the forward uses no batch statistics. The graph is recorded in two
@@ -61,14 +62,16 @@ def forward_backward(net, inputs: np.ndarray, target=None, *, extras: bool = Tru
         score = mx.nd.pick(logits, chosen, axis=1).sum()
     score.backward()
     features.backward(cut.grad)
+    tiles = _block_means_of_magnitude(conv1, conv1_tile) if extras and conv1_tile else None
+    full = extras and (conv1_full or (conv1_tile is not None and tiles is None))
     return BatchGradients(
         logits=logits.asnumpy(),
         targets=chosen.asnumpy().astype(np.int64),
         gradients=x.grad.asnumpy(),
-        conv1=conv1.asnumpy() if extras and conv1_full else None,
+        conv1=conv1.asnumpy() if full else None,
         cam_features=features.asnumpy() if extras else None,
         cam_gradients=cut.grad.asnumpy() if extras else None,
-        conv1_tiles=_block_means_of_magnitude(conv1, conv1_tile) if extras and conv1_tile else None,
+        conv1_tiles=tiles,
     )
 
 

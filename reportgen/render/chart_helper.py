@@ -4,8 +4,9 @@
 It imports matplotlib once, then for each line on stdin (the path of a pickled
 ``(RunResult, root, lang, html_name)``) draws that report's charts, saying
 ``drawn <name>`` on stdout as each chart's file is written, then writes its screen HTML
-if html_name is not None, and ends the job with one line: ``ok``, or ``error: <message>``. It ends when stdin closes (the run is over, or the main
-process has gone)."""
+if html_name is not None, and ends the job with one line: ``ok``, or
+``error: <message>``. It ends when stdin closes (the run is over, or the main process
+has gone)."""
 
 from __future__ import annotations
 
