@@ -306,6 +306,25 @@ def ranking_file(image_id: str, model: str, method: str) -> str:
     return f"{image_id}__{model}__{method}.rank.npz"
 
 
+def edges_file(image_id: str) -> str:
+    """The scratch file an image's edge mask is spooled to: the same for every model, it is
+    computed by the first model's figure task (3 ms) and read by the others' (0.05 ms)
+    until the shard's comparison is done."""
+    return f"{image_id}__edges.npy"
+
+
+def _edge_mask(image_id: str, crop: np.ndarray, ws: Workspace) -> np.ndarray:
+    """saliency.edge_mask(crop), computed once per image (the figure tasks of one process
+    run one at a time, in order; the file is its own image's)."""
+    path = ws.scratch / edges_file(image_id)
+    if path.exists():
+        packed = np.load(path)
+        return np.unpackbits(packed, count=crop.shape[0] * crop.shape[1]).reshape(crop.shape[:2]).astype(bool)
+    edges = saliency.edge_mask(crop)
+    np.save(path, np.packbits(edges))
+    return edges
+
+
 def _images_done(shard: Shard, end: int) -> str:
     return f"{_shard_prefix(shard)}{end}/{len(shard.ids)} images"
 
@@ -361,7 +380,7 @@ def _image_result(model: str, image_id: str, crop: np.ndarray, maps: dict[str, n
     top5 = np.argsort(-probabilities, kind="stable")[:5]
     stem = f"assets/{image_id}__{model}"
     methods = {}
-    edges = saliency.edge_mask(crop)
+    edges = _edge_mask(image_id, crop, ws)
     for method, values in maps.items():
         suffix = "" if method == "saliency" else f"_{method}"
         overlay = f"{stem}{suffix}_overlay.jpg"

@@ -70,6 +70,7 @@ def run_shard(job: ShardJob, sources: dict, ws: pipeline.Workspace, progress,
         for name in job.models:
             for method in job.settings.methods:
                 (ws.scratch / pipeline.ranking_file(image_id, name, method)).unlink(missing_ok=True)
+        (ws.scratch / pipeline.edges_file(image_id)).unlink(missing_ok=True)
     return ShardResult(job.shard.index, passes, agreement)
 
 

@@ -307,6 +307,31 @@ def test_rank_average_random_ties_against_reference():
     np.testing.assert_array_equal(rank_average(values), reference_ranks(values))
 
 
+def test_map_ranking_is_the_reference_ranks_centred_in_float32():
+    """The spooled ranking is computed in float32 from a radix sort of the values' bits:
+    exactly the reference's average ranks less their mean, for maps without ties (most
+    saliency maps), with ReLU zeros and interpolated plateaus (Grad-CAM's), with values
+    that differ only in their lowest bits, with negative values, and for ints and NaN
+    (which are not radix-sorted)."""
+    from reportgen.analysis.compare import map_ranking
+
+    rng = np.random.default_rng(11)
+    smooth = rng.random((60, 50), dtype=np.float32)
+    relu = np.maximum(np.kron(rng.normal(size=(6, 5)), np.ones((10, 10))), 0).astype(np.float32)
+    close = (np.float32(1.0) + np.arange(3000, dtype=np.float32) * np.float32(2 ** -23))
+    rng.shuffle(close)
+    signed = rng.normal(size=(40, 40)).astype(np.float32)
+    with_nan = smooth.copy()
+    with_nan[3, 4] = np.nan
+    for values in (smooth, relu, close, signed, rng.integers(0, 9, (30, 30)), with_nan):
+        ranks, _ = map_ranking(values)
+        assert ranks.dtype == np.float32
+        finite = np.isfinite(np.asarray(values, dtype=np.float64).ravel())
+        reference = reference_ranks(values) if finite.all() else rank_average(values)
+        np.testing.assert_array_equal(ranks, (reference - reference.mean()).astype(np.float32))
+    assert (relu == 0).sum() > 100 and len(np.unique(close)) == 3000
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_spearman_against_reference(seed):
     rng = np.random.default_rng(seed)
@@ -459,3 +484,19 @@ def test_a_maps_top_mask_computed_once_gives_the_same_stats_and_ranking(tmp_path
         save_ranking(tmp_path / "alone.npz", values)
         for a, b in zip(load_ranking(tmp_path / "shared.npz"), load_ranking(tmp_path / "alone.npz")):
             np.testing.assert_array_equal(a, b)
+
+
+def test_an_images_edge_mask_is_computed_once_and_read_back_the_same(tmp_path):
+    """The first model's figure task spools the image's edge mask; the other models' read
+    it back bit for bit (its shape is not a multiple of 8: the packed bits' padding)."""
+    from reportgen import pipeline
+
+    ws = pipeline.Workspace(tmp_path)
+    ws.create(save_arrays=False)
+    crop = np.random.default_rng(6).integers(0, 256, (37, 29, 3), dtype=np.uint8)
+    first = pipeline._edge_mask("img", crop, ws)
+    assert (ws.scratch / pipeline.edges_file("img")).exists()
+    np.testing.assert_array_equal(first, edge_mask(crop))
+    again = pipeline._edge_mask("img", crop, ws)
+    assert again.dtype == bool and again.shape == crop.shape[:2]
+    np.testing.assert_array_equal(again, first)

@@ -194,6 +194,22 @@ def test_activation_grid_tiles_show_block_means_in_channel_order():
         assert (tile[half + 1:, half + 1:] == low).all()
 
 
+def test_row_percentiles_are_numpys():
+    """The grid's per-tile 1st and 99th percentiles: numpy's numbers exactly, for float32
+    tiles with and without ties, flat tiles, the ends (0 and 100) and a NaN."""
+    rng = np.random.default_rng(2)
+    smooth = rng.random((64, 3136), dtype=np.float32)
+    ties = np.round(rng.random((9, 50)) * 4).astype(np.float32)
+    ties[2] = 7.0
+    with_nan = smooth[:3, :100].copy()
+    with_nan[1, 5] = np.nan
+    for rows, percents in ((smooth, (1.0, 99.0)), (ties, (1.0, 99.0)), (ties, (0.0, 50.0, 100.0)),
+                           (smooth[:, :7], (1.0, 99.0, 37.5)), (with_nan, (1.0, 99.0))):
+        got = pictures.row_percentiles(rows, percents)
+        np.testing.assert_array_equal(got, np.percentile(rows, list(percents), axis=1))
+        assert got.dtype == np.float64
+
+
 @pytest.mark.parametrize("channels,centre_only", [(64, False), (10, False), (64, True)])
 def test_activation_grid_equals_tiles_placed_one_by_one(channels, centre_only):
     # Reference: every tile scaled and coloured on its own and pasted at its place on a

@@ -13,27 +13,57 @@ from .saliency import TOP_FRACTION, top_mask
 def rank_average(values: np.ndarray) -> np.ndarray:
     """Ranks 1..N of the flattened `values`, ties sharing their average rank."""
     flat = np.asarray(values).ravel()
-    # Any sort order will do: tied values share their average rank whatever their order,
-    # and the default (introsort) on the map's own dtype is 3x faster than a stable sort in
-    # float64.
-    order = np.argsort(_order_keys(flat))
-    sorted_values = flat[order]
+    order, sorted_keys = _sort_order(flat)
+    return _ranks_from_order(order, sorted_keys, flat.size, offset=1.0, dtype=np.float64)
+
+
+def _ranks_from_order(order: np.ndarray, sorted_keys: np.ndarray, size: int, offset: float,
+                      dtype) -> np.ndarray:
+    """Average ranks (counted from `offset`) scattered back through `order`, in `dtype`.
+    Every rank is a multiple of 1/2, so float32 holds them exactly below 2^23."""
+    ranks = np.empty(size, dtype=dtype)
+    if size == 0:
+        return ranks
     # Boundaries of runs of equal values in sorted order.
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_values)) + 1]
-    ends = np.r_[starts[1:], flat.size]
-    ranks = np.empty(flat.size, dtype=np.float64)
-    for_run = (starts + ends + 1) / 2.0          # average of ranks start+1 .. end
-    ranks[order] = np.repeat(for_run, ends - starts)
+    new_run = sorted_keys[1:] != sorted_keys[:-1]
+    if new_run.all():
+        # No ties (most saliency maps): rank i + offset at sorted position i.
+        ranks[order] = np.arange(size, dtype=dtype) + dtype(offset)
+        return ranks
+    starts = np.r_[0, np.flatnonzero(new_run) + 1]
+    ends = np.r_[starts[1:], size]
+    for_run = (starts + ends - 1) / 2.0 + offset   # average of ranks start .. end-1, + offset
+    ranks[order] = np.repeat(for_run.astype(dtype), ends - starts)
     return ranks
+
+
+def _sort_order(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, keys in that order): an argsort of `flat` and sort keys that are equal
+    exactly where the values are. Tied values share their average rank whatever their
+    order, so any sort will do.
+
+    A float32 vector without NaN (every map) is sorted by the bits of its values (see
+    _order_keys) in two stable passes over 16-bit halves, low half first (an LSD radix
+    sort: numpy sorts 16-bit keys stably by counting). On a 224 x 224 map that is 1.2 ms
+    against 2.9 ms for an argsort of the 32-bit keys (numpy 1.23, which mxnet 1.9 pins,
+    has no vectorized argsort), twice per image x model."""
+    keys = _order_keys(flat)
+    if keys.dtype != np.int32:
+        order = np.argsort(keys)
+        return order, keys[order]
+    unsigned = keys.view(np.uint32) ^ np.uint32(0x80000000)    # signed order -> unsigned
+    by_low = np.argsort((unsigned & np.uint32(0xFFFF)).astype(np.uint16), kind="stable")
+    high = (unsigned >> np.uint32(16)).astype(np.uint16)
+    order = by_low[np.argsort(high[by_low], kind="stable")]
+    return order, unsigned[order]
 
 
 def _order_keys(flat: np.ndarray) -> np.ndarray:
     """int32 keys in the order of a float32 vector's values (equal values, +0 and -0
     included, have equal keys), for any other dtype or with a NaN the vector itself.
-    numpy 1.23 argsorts int32 1.45x faster than float32 (224 x 224 map: 2.7 against 3.9 ms,
-    twice per image x model). The bits of a float32 read as int32 order non-negative values
-    like the floats, and negative ones in reverse: flipping the 31 value bits of the
-    negative ones puts them in order below all non-negative ones."""
+    Integer keys can be radix-sorted (_sort_order). The bits of a float32 read as int32
+    order non-negative values like the floats, and negative ones in reverse: flipping the
+    31 value bits of the negative ones puts them in order below all non-negative ones."""
     if flat.dtype != np.float32 or np.isnan(flat).any():
         return flat
     bits = (flat + np.float32(0)).view(np.int32)      # -0.0 + 0.0 is +0.0
@@ -81,8 +111,13 @@ def map_ranking(values: np.ndarray, top: np.ndarray | None = None) -> tuple[np.n
     float32 and the correlations are those of the float64 ranks) and its top-5 % mask.
     Computed as soon as a map exists, so that the comparison itself is a few dot products.
     `top`: the map's top_mask(values, TOP_FRACTION), if already computed."""
-    return (_centred_ranks(values).astype(np.float32),
-            top_mask(values, TOP_FRACTION) if top is None else top)
+    flat = np.asarray(values).ravel()
+    order, sorted_keys = _sort_order(flat)
+    # Ranks 1..N less their mean (N + 1) / 2: ranks counted from -(N - 1) / 2, computed in
+    # float32 directly (the same values as the float64 ranks centred, then converted).
+    centred = _ranks_from_order(order, sorted_keys, flat.size, offset=-(flat.size - 1) / 2,
+                                dtype=np.float32)
+    return centred, top_mask(values, TOP_FRACTION) if top is None else top
 
 
 def pair_metrics_of_rankings(rankings: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, float]]:
