@@ -194,6 +194,45 @@ def test_activation_grid_tiles_show_block_means_in_channel_order():
         assert (tile[half + 1:, half + 1:] == low).all()
 
 
+@pytest.mark.parametrize("name", ["jet", "viridis"])
+def test_colormap_gives_matplotlibs_colours(name):
+    """The colours are looked up in matplotlib's own table with its arithmetic: the same
+    bytes as matplotlib's colormap, at the ends, at the bin edges, in float32 and float64,
+    and (through matplotlib itself) for NaN and values out of range."""
+    import matplotlib
+
+    rng = np.random.default_rng(4)
+    edges = np.arange(257) / 256
+    for values in (rng.random((50, 40), dtype=np.float32), rng.random(999),
+                   edges, edges.astype(np.float32), np.nextafter(edges, -1).clip(0, 1),
+                   np.array([0.0, 1.0, np.nextafter(np.float32(1), np.float32(0))], np.float32),
+                   np.array([0.5, np.nan, -0.2, 1.3])):
+        expected = matplotlib.colormaps[name](values, bytes=True)[..., :3]
+        np.testing.assert_array_equal(pictures.colormap(values, name), expected)
+    assert pictures.colormap_indices(np.array([0.5, np.nan]), name) is None
+
+
+def test_overlay_is_the_float_blend_rounded_half_to_even():
+    """The overlay blends photo and heat map in integers: every pair of bytes gives what
+    rint(a / 2 + b / 2) in float32 gives (x.5 to the even neighbour)."""
+    a, b = np.meshgrid(np.arange(256, dtype=np.uint8), np.arange(256, dtype=np.uint8))
+    expected = np.rint(0.5 * a.astype(np.float32) + 0.5 * b.astype(np.float32)).astype(np.uint8)
+    np.testing.assert_array_equal(pictures._half_blend(a, b), expected)
+    assert pictures.OVERLAY_ALPHA == 0.5
+
+
+def test_activation_grid_with_a_nan_draws_matplotlibs_bad_colour_in_that_tile():
+    conv1 = np.random.default_rng(1).standard_normal((64, 112, 112)).astype(np.float32)
+    conv1[5, 0, 0] = np.nan
+    grid = np.asarray(pictures.activation_grid(conv1))
+    clean = np.asarray(pictures.activation_grid(np.nan_to_num(conv1)))
+    assert grid.shape == clean.shape
+    step = pictures.TILE + 2
+    other = np.ones(grid.shape[:2], bool)
+    other[0:pictures.TILE, 5 * step:5 * step + pictures.TILE] = False
+    np.testing.assert_array_equal(grid[other], clean[other])     # the other tiles, the gaps
+
+
 def test_row_percentiles_are_numpys():
     """The grid's per-tile 1st and 99th percentiles: numpy's numbers exactly, for float32
     tiles with and without ties, flat tiles, the ends (0 and 100) and a NaN."""

@@ -5,6 +5,7 @@ Every function returns a PIL image; ``save_png`` and ``save_jpeg`` write them de
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 DISPLAY_PERCENTILE = 99.0   # saliency display: this percentile maps to full intensity
-OVERLAY_ALPHA = 0.5
+OVERLAY_ALPHA = 0.5         # _half_blend: fixed at a half
 TILE = 56                   # activation grid tile size (224/4 for VGG, 112/2 for ResNet)
 
 
@@ -30,8 +31,33 @@ def display_scale(saliency: np.ndarray) -> np.ndarray:
 
 def colormap(values01: np.ndarray, name: str) -> np.ndarray:
     """(H, W) in [0, 1] -> (H, W, 3) uint8 through a matplotlib colormap."""
-    rgba = matplotlib.colormaps[name](values01, bytes=True)
-    return rgba[..., :3]
+    index = colormap_indices(values01, name)
+    if index is None:
+        return matplotlib.colormaps[name](values01, bytes=True)[..., :3]
+    return colormap_table(name).take(index, axis=0)     # 3.5 x faster than table[index]
+
+
+@functools.lru_cache(maxsize=None)
+def colormap_table(name: str) -> np.ndarray:
+    """The colormap's N colours as uint8 RGB rows, then a white row (index N: the gaps
+    between a grid's tiles)."""
+    cmap = matplotlib.colormaps[name]
+    table = np.vstack([cmap(np.arange(cmap.N), bytes=True)[:, :3], np.full((1, 3), 255, np.uint8)])
+    table.setflags(write=False)
+    return table
+
+
+def colormap_indices(values01: np.ndarray, name: str) -> np.ndarray | None:
+    """The row of colormap_table(name) that matplotlib's colormap gives each value, for
+    floats in [0, 1] (else None: NaN and values out of range get the colormap's own
+    colours from matplotlib). matplotlib's arithmetic (value x N in the value's dtype, N
+    itself taken as N - 1, truncated) without its masks and RGBA copies: 3 x faster."""
+    values = np.asarray(values01)
+    if values.dtype.kind != "f" or not values.size or not (values.min() >= 0 and values.max() <= 1):
+        return None
+    n = len(colormap_table(name)) - 1
+    index = (values * values.dtype.type(n)).astype(np.intp)
+    return np.minimum(index, n - 1, out=index)
 
 
 def saliency_gray(saliency: np.ndarray, scaled: np.ndarray | None = None) -> Image.Image:
@@ -45,9 +71,17 @@ def saliency_overlay(crop: np.ndarray, saliency: np.ndarray,
     """Jet colormap of the display-scaled map blended half-and-half with the photo
     (`scaled`: display_scale(saliency), if already computed)."""
     scaled = display_scale(saliency) if scaled is None else scaled
-    heat = colormap(scaled, "jet").astype(np.float32)
-    blended = (1 - OVERLAY_ALPHA) * crop.astype(np.float32) + OVERLAY_ALPHA * heat
-    return Image.fromarray(np.rint(blended).astype(np.uint8), "RGB")
+    return Image.fromarray(_half_blend(crop, colormap(scaled, "jet")), "RGB")
+
+
+def _half_blend(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """rint(a / 2 + b / 2) of two uint8 arrays (OVERLAY_ALPHA 0.5), in integers: the sum
+    halved, a half rounded to even as rint does. The float32 blend it replaces computed
+    the same, exactly (halves of bytes are exact in float32), 3 x slower."""
+    total = a.astype(np.uint16) + b
+    half = total >> 1
+    half += total & half & 1              # an odd sum's x.5 rounds up when x is odd
+    return half.astype(np.uint8)
 
 
 def activation_grid(conv1: np.ndarray, columns: int = 8, centre_only: bool = False) -> Image.Image:
@@ -75,9 +109,15 @@ def activation_grid(conv1: np.ndarray, columns: int = 8, centre_only: bool = Fal
     span = np.where(high > low, high - low, 1.0)
     scaled = np.clip((tiles - low[:, None, None]) / span[:, None, None], 0, 1).astype(np.float32)
     scaled[high <= low] = 0
-    # The tiles are coloured on their own and laid out by one reshape: placing them one by
-    # one on a canvas and colouring it through a mask took 2/3 of the grid's time.
-    return Image.fromarray(_tile_layout(colormap(scaled, "viridis"), columns, gap=2), "RGB")
+    # The tiles' colour indices are laid out by one reshape (the gaps: the table's white
+    # row), then coloured at once: placing coloured tiles one by one on a canvas took 2/3
+    # of the grid's time, colouring them before laying them out another copy.
+    index = colormap_indices(scaled, "viridis")
+    if index is None:     # NaN in the output: matplotlib's colours for it
+        return Image.fromarray(_tile_layout(colormap(scaled, "viridis"), columns, gap=2, fill=255), "RGB")
+    table = colormap_table("viridis")
+    laid = _tile_layout(index.astype(np.uint16), columns, gap=2, fill=len(table) - 1)
+    return Image.fromarray(table.take(laid, axis=0), "RGB")
 
 
 def row_percentiles(rows: np.ndarray, percents: tuple[float, ...]) -> np.ndarray:
@@ -103,14 +143,14 @@ def row_percentiles(rows: np.ndarray, percents: tuple[float, ...]) -> np.ndarray
     return result
 
 
-def _tile_layout(tiles: np.ndarray, columns: int, gap: int) -> np.ndarray:
-    """(n, t, t, 3) uint8 tiles -> one row-major grid, `gap` white pixels between tiles."""
-    n, size = tiles.shape[0], tiles.shape[1]
+def _tile_layout(tiles: np.ndarray, columns: int, gap: int, fill) -> np.ndarray:
+    """(n, t, t, ...) tiles -> one row-major grid of them, `gap` pixels of `fill` between."""
+    n, size, rest = tiles.shape[0], tiles.shape[1], tiles.shape[3:]
     rows = math.ceil(n / columns)
-    cells = np.full((rows * columns, size + gap, size + gap, 3), 255, dtype=np.uint8)
+    cells = np.full((rows * columns, size + gap, size + gap) + rest, fill, dtype=tiles.dtype)
     cells[:n, :size, :size] = tiles
-    laid = cells.reshape(rows, columns, size + gap, size + gap, 3).transpose(0, 2, 1, 3, 4)
-    laid = laid.reshape(rows * (size + gap), columns * (size + gap), 3)
+    laid = cells.reshape((rows, columns, size + gap, size + gap) + rest).swapaxes(1, 2)
+    laid = laid.reshape((rows * (size + gap), columns * (size + gap)) + rest)
     return np.ascontiguousarray(laid[:rows * (size + gap) - gap, :columns * (size + gap) - gap])
 
 
@@ -140,7 +180,7 @@ def filter_grid(weights: np.ndarray, columns: int = 8, tile: int = 32) -> Image.
         scaled = (w - low) / (high - low) if high > low else np.zeros_like(w)
         rgb = np.rint(scaled.transpose(1, 2, 0) * 255).astype(np.uint8)
         tiles.append(np.asarray(Image.fromarray(rgb, "RGB").resize((k * factor, k * factor), Image.NEAREST)))
-    return Image.fromarray(_tile_layout(np.stack(tiles), columns, gap=3), "RGB")
+    return Image.fromarray(_tile_layout(np.stack(tiles), columns, gap=3, fill=255), "RGB")
 
 
 def save_png(image: Image.Image, path: Path, compress_level: int = 6) -> None:
