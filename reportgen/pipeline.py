@@ -345,12 +345,15 @@ def _image_outputs(model: str, image_id: str, crop: np.ndarray, maps: dict[str, 
     record with figures and map statistics, each map's ranking spooled for the shard's
     comparison, and with --save-arrays its arrays."""
     started = time.perf_counter()
-    # Each map's top 5 % once: its concentration and the comparison both use it.
-    tops = {method: saliency.top_mask(values) for method, values in maps.items()}
-    result = _image_result(model, image_id, crop, maps, tops, probabilities, logits, target,
-                           conv1, ws, gaps, faithfulness)
+    # Each map sorted once: its ranking, its top 5 % (for its concentration and the
+    # comparison) and its display scale all come from that sort.
+    sorted_maps = {method: compare.SortedMap(values) for method, values in maps.items()}
+    tops = {method: sorted_map.top_mask() for method, sorted_map in sorted_maps.items()}
+    result = _image_result(model, image_id, crop, maps, tops, sorted_maps, probabilities, logits,
+                           target, conv1, ws, gaps, faithfulness)
     for method, values in maps.items():
-        compare.save_ranking(ws.scratch / ranking_file(image_id, model, method), values, tops[method])
+        compare.save_ranking(ws.scratch / ranking_file(image_id, model, method), values,
+                             tops[method], sorted_maps[method])
     drift.save_compact_maps(ws.root / drift.compact_file(image_id, model), maps)
     if arrays is not None:
         np.savez_compressed(ws.arrays / f"{image_id}__{model}.npz", **arrays)
@@ -374,7 +377,8 @@ def _model_figures(first_weights: np.ndarray, filters_asset: str, noise_conv1: n
 
 
 def _image_result(model: str, image_id: str, crop: np.ndarray, maps: dict[str, np.ndarray],
-                  tops: dict[str, np.ndarray], probabilities: np.ndarray, logits: np.ndarray, target: int,
+                  tops: dict[str, np.ndarray], sorted_maps: dict[str, compare.SortedMap],
+                  probabilities: np.ndarray, logits: np.ndarray, target: int,
                   conv1: np.ndarray, ws: Workspace, gaps: dict[str, float],
                   faithfulness: dict | None) -> ImageModelResult:
     top5 = np.argsort(-probabilities, kind="stable")[:5]
@@ -384,7 +388,8 @@ def _image_result(model: str, image_id: str, crop: np.ndarray, maps: dict[str, n
     for method, values in maps.items():
         suffix = "" if method == "saliency" else f"_{method}"
         overlay = f"{stem}{suffix}_overlay.jpg"
-        scaled = pictures.display_scale(values)
+        scaled = pictures.display_scale(
+            values, sorted_maps[method].percentile(pictures.DISPLAY_PERCENTILE))
         pictures.save_jpeg(pictures.saliency_overlay(crop, values, scaled), ws.root / overlay)
         gray = None
         if method == "saliency":

@@ -500,3 +500,30 @@ def test_an_images_edge_mask_is_computed_once_and_read_back_the_same(tmp_path):
     again = pipeline._edge_mask("img", crop, ws)
     assert again.dtype == bool and again.shape == crop.shape[:2]
     np.testing.assert_array_equal(again, first)
+
+
+def test_a_sorted_maps_top_mask_and_percentiles_are_top_mask_and_numpys():
+    """A figure task sorts each map once and takes its top 5 % and its display percentile
+    from that sort: exactly top_mask's mask (ties to the earlier pixel) and np.percentile's
+    number, for maps with and without ties, with zeros, negative values and NaN, and
+    small ones."""
+    from reportgen.analysis.compare import SortedMap
+
+    rng = np.random.default_rng(12)
+    heavy = (rng.random((224, 224), dtype=np.float32) ** 6)
+    plateaus = np.maximum(np.kron(rng.normal(size=(7, 7)), np.ones((32, 32))), 0).astype(np.float32)
+    coarse = np.round(rng.random((30, 20)) * 3).astype(np.float32)
+    with_nan = heavy[:40, :40].copy()
+    with_nan[2, 3] = np.nan
+    magnitudes = (rng.random(500) * 10.0 ** rng.integers(-9, 3, 500)).astype(np.float32)
+    cases = (heavy, plateaus, coarse, rng.normal(size=(17, 13)).astype(np.float32), with_nan, magnitudes,
+             np.float32([[2.5]]), np.float32([1.0, 1.0]), np.float32([1e-8, 1.0, 3e-9]),
+             rng.random((9, 9)))     # float64 too
+    for values in cases:
+        sorted_map = SortedMap(values)
+        for fraction in (TOP_FRACTION, EDGE_FRACTION, 0.5, 1.0):
+            np.testing.assert_array_equal(sorted_map.top_mask(fraction), top_mask(values, fraction))
+        for percent in (0.0, 1.0, 37.5, 50.0, 99.0, 99.9, 100.0):
+            expected = float(np.percentile(values, percent))
+            assert sorted_map.percentile(percent) == expected or (
+                math.isnan(expected) and math.isnan(sorted_map.percentile(percent)))

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from .saliency import TOP_FRACTION, top_mask
+from .saliency import TOP_FRACTION, mask_from_threshold, top_count, top_mask
 
 
 def rank_average(values: np.ndarray) -> np.ndarray:
@@ -105,19 +105,64 @@ def pair_metrics(maps: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     return pair_metrics_of_rankings({name: map_ranking(m) for name, m in maps.items()})
 
 
-def map_ranking(values: np.ndarray, top: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+class SortedMap:
+    """One map sorted once (a figure task's 224 x 224 map): its ranking for the comparison,
+    its top pixels for the statistics and its percentile for display all come from that
+    sort, instead of a sort and four O(N) selections (2.2 ms of the ~17 ms per image and
+    model). Each gives exactly what the routine it stands for gives (tested): top_mask,
+    np.percentile, the reference ranks."""
+
+    def __init__(self, values: np.ndarray):
+        self.shape = np.shape(values)
+        self.flat = np.asarray(values).ravel()
+        self.order, self._sorted_keys = _sort_order(self.flat)
+        # Radix-sorted (float32 without NaN): the keys' order is the values' order. Else
+        # (NaN, which the routines below order differently) they use their own selection.
+        self._in_value_order = self._sorted_keys.dtype == np.uint32
+
+    def centred_ranks(self) -> np.ndarray:
+        """Average ranks less their mean (N + 1) / 2, in float32: counted from -(N - 1) / 2
+        (the same values as the float64 ranks centred, then converted)."""
+        return _ranks_from_order(self.order, self._sorted_keys, self.flat.size,
+                                 offset=-(self.flat.size - 1) / 2, dtype=np.float32)
+
+    def top_mask(self, fraction: float = TOP_FRACTION) -> np.ndarray:
+        """saliency.top_mask(values, fraction)."""
+        size = self.flat.size
+        k = top_count(size, fraction)
+        if not self._in_value_order or k >= size:
+            return top_mask(self.flat.reshape(self.shape), fraction)
+        threshold = self.flat[self.order[size - k]]
+        return mask_from_threshold(self.flat, threshold, k).reshape(self.shape)
+
+    def percentile(self, percent: float) -> float:
+        """float(np.percentile(values, percent)): numpy's "linear" method step for step
+        (float32 difference, float64 interpolation, from the upper value above the half)."""
+        size = self.flat.size
+        if not self._in_value_order or size < 2:
+            return float(np.percentile(self.flat, percent))
+        virtual = (size - 1) * np.true_divide(np.float64(percent), 100)
+        below = math.floor(virtual)
+        if below >= size - 1:
+            return float(self.flat[self.order[-1]])
+        a, b = self.flat[self.order[below]], self.flat[self.order[below + 1]]
+        gamma = np.float64(virtual - below)
+        difference = np.subtract(b, a)
+        if gamma >= 0.5:
+            return float(np.subtract(b, difference * (1 - gamma)))
+        return float(np.add(a, difference * gamma))
+
+
+def map_ranking(values: np.ndarray, top: np.ndarray | None = None,
+                sorted_map: SortedMap | None = None) -> tuple[np.ndarray, np.ndarray]:
     """What pair_metrics needs of one map: its centred ranks (float32: ranks are multiples
     of 1/2 below 2^23 and their mean is (N + 1) / 2, so the centred ranks are exact in
     float32 and the correlations are those of the float64 ranks) and its top-5 % mask.
     Computed as soon as a map exists, so that the comparison itself is a few dot products.
-    `top`: the map's top_mask(values, TOP_FRACTION), if already computed."""
-    flat = np.asarray(values).ravel()
-    order, sorted_keys = _sort_order(flat)
-    # Ranks 1..N less their mean (N + 1) / 2: ranks counted from -(N - 1) / 2, computed in
-    # float32 directly (the same values as the float64 ranks centred, then converted).
-    centred = _ranks_from_order(order, sorted_keys, flat.size, offset=-(flat.size - 1) / 2,
-                                dtype=np.float32)
-    return centred, top_mask(values, TOP_FRACTION) if top is None else top
+    `top`: the map's top_mask(values, TOP_FRACTION), `sorted_map`: SortedMap(values), if
+    already computed."""
+    sorted_map = SortedMap(values) if sorted_map is None else sorted_map
+    return sorted_map.centred_ranks(), sorted_map.top_mask(TOP_FRACTION) if top is None else top
 
 
 def pair_metrics_of_rankings(rankings: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, float]]:
@@ -130,9 +175,10 @@ def pair_metrics_of_rankings(rankings: dict[str, tuple[np.ndarray, np.ndarray]])
     }
 
 
-def save_ranking(path, values: np.ndarray, top: np.ndarray | None = None) -> None:
+def save_ranking(path, values: np.ndarray, top: np.ndarray | None = None,
+                 sorted_map: SortedMap | None = None) -> None:
     """Spool a map's map_ranking to `path` (.npz, uncompressed: written and read once)."""
-    ranks, top = map_ranking(values, top)
+    ranks, top = map_ranking(values, top, sorted_map)
     np.savez(path, ranks=ranks, top=top)
 
 

@@ -19,8 +19,7 @@ def top_mask(values: np.ndarray, fraction: float = TOP_FRACTION) -> np.ndarray:
     """Boolean mask of the ceil(fraction * N) largest entries; ties go to the earlier pixel
     in row-major order, so the mask always has exactly that many entries."""
     flat = values.ravel()
-    # Rounded first: 0.07 * 100 is 7.000000000000001 in floating point, and means 7.
-    k = max(1, math.ceil(round(fraction * flat.size, 6)))
+    k = top_count(flat.size, fraction)
     if k >= flat.size:
         return np.ones(values.shape, dtype=bool)
     if np.isnan(flat).any():   # rank NaN below everything, as a descending sort would
@@ -28,10 +27,22 @@ def top_mask(values: np.ndarray, fraction: float = TOP_FRACTION) -> np.ndarray:
     # O(N) selection instead of a full sort (called ~5 times per image and model): the k-th
     # largest value, everything above it, then as many of its ties as fit, earliest first.
     threshold = np.partition(flat, flat.size - k)[flat.size - k]
+    return mask_from_threshold(flat, threshold, k).reshape(values.shape)
+
+
+def top_count(size: int, fraction: float) -> int:
+    """How many entries the top `fraction` of `size` holds: ceil, at least 1."""
+    # Rounded first: 0.07 * 100 is 7.000000000000001 in floating point, and means 7.
+    return max(1, math.ceil(round(fraction * size, 6)))
+
+
+def mask_from_threshold(flat: np.ndarray, threshold, k: int) -> np.ndarray:
+    """The top-k mask of `flat` whose k-th largest value is `threshold`: everything above
+    it, then as many of its ties as fit, earliest first."""
     mask = flat > threshold
     ties = np.flatnonzero(flat == threshold)[:k - int(mask.sum())]
     mask[ties] = True
-    return mask.reshape(values.shape)
+    return mask
 
 
 def concentration(saliency: np.ndarray, fraction: float = TOP_FRACTION,

@@ -18,10 +18,11 @@ OVERLAY_ALPHA = 0.5         # _half_blend: fixed at a half
 TILE = 56                   # activation grid tile size (224/4 for VGG, 112/2 for ResNet)
 
 
-def display_scale(saliency: np.ndarray) -> np.ndarray:
+def display_scale(saliency: np.ndarray, percentile: float | None = None) -> np.ndarray:
     """Saliency -> [0, 1] for display only: divided by its 99th percentile and clipped, so
-    a handful of extreme pixels do not leave the rest black."""
-    top = float(np.percentile(saliency, DISPLAY_PERCENTILE))
+    a handful of extreme pixels do not leave the rest black (`percentile`: that
+    percentile, if already known)."""
+    top = float(np.percentile(saliency, DISPLAY_PERCENTILE)) if percentile is None else percentile
     if not math.isfinite(top) or top <= 0:
         top = float(saliency.max())
     if top <= 0:
