@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from .saliency import TOP_FRACTION, mask_from_threshold, top_count, top_mask
+from .saliency import TOP_FRACTION, lerp_as_numpy, mask_from_threshold, top_count, top_mask
 
 
 def rank_average(values: np.ndarray) -> np.ndarray:
@@ -136,8 +136,7 @@ class SortedMap:
         return mask_from_threshold(self.flat, threshold, k).reshape(self.shape)
 
     def percentile(self, percent: float) -> float:
-        """float(np.percentile(values, percent)): numpy's "linear" method step for step
-        (float32 difference, float64 interpolation, from the upper value above the half)."""
+        """float(np.percentile(values, percent)): numpy's "linear" method step for step."""
         size = self.flat.size
         if not self._in_value_order or size < 2:
             return float(np.percentile(self.flat, percent))
@@ -146,11 +145,7 @@ class SortedMap:
         if below >= size - 1:
             return float(self.flat[self.order[-1]])
         a, b = self.flat[self.order[below]], self.flat[self.order[below + 1]]
-        gamma = np.float64(virtual - below)
-        difference = np.subtract(b, a)
-        if gamma >= 0.5:
-            return float(np.subtract(b, difference * (1 - gamma)))
-        return float(np.add(a, difference * gamma))
+        return float(lerp_as_numpy(a, b, np.asarray(virtual - below, dtype=np.float64)))
 
 
 def map_ranking(values: np.ndarray, top: np.ndarray | None = None,

@@ -45,6 +45,18 @@ def mask_from_threshold(flat: np.ndarray, threshold, k: int) -> np.ndarray:
     return mask
 
 
+def lerp_as_numpy(a, b, gamma):
+    """numpy's own interpolation between the order statistics `a` and `b` of a "linear"
+    percentile (numpy.lib.function_base._lerp): the difference in their dtype, the step in
+    gamma's, from the upper value at or above the half. Shared by the routines that take
+    percentiles from their own sort or partition, so that they give np.percentile's numbers
+    exactly."""
+    difference = np.subtract(b, a)
+    result = np.asanyarray(np.add(a, difference * gamma))
+    np.subtract(b, difference * (1 - gamma), out=result, where=gamma >= 0.5)
+    return result
+
+
 def concentration(saliency: np.ndarray, fraction: float = TOP_FRACTION,
                   top: np.ndarray | None = None) -> float:
     """Share of the total saliency held by its top `fraction` pixels: `fraction` for a flat

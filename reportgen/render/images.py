@@ -13,6 +13,8 @@ import matplotlib
 import numpy as np
 from PIL import Image
 
+from ..analysis.saliency import lerp_as_numpy
+
 DISPLAY_PERCENTILE = 99.0   # saliency display: this percentile maps to full intensity
 OVERLAY_ALPHA = 0.5         # _half_blend: fixed at a half
 TILE = 56                   # activation grid tile size (224/4 for VGG, 112/2 for ResNet)
@@ -136,12 +138,7 @@ def row_percentiles(rows: np.ndarray, percents: tuple[float, ...]) -> np.ndarray
     above_index = np.minimum(below_index + 1, count - 1)
     part = np.partition(rows, np.unique(np.r_[below_index, above_index]), axis=1)
     a, b = part[:, below_index].T, part[:, above_index].T
-    gamma = (virtual - below).reshape(-1, 1)
-    # numpy's _lerp: from the lower value below the half, from the upper one above it.
-    difference = np.subtract(b, a)
-    result = np.add(a, difference * gamma)
-    np.subtract(b, difference * (1 - gamma), out=result, where=gamma >= 0.5)
-    return result
+    return lerp_as_numpy(a, b, (virtual - below).reshape(-1, 1))
 
 
 def _tile_layout(tiles: np.ndarray, columns: int, gap: int, fill) -> np.ndarray:
