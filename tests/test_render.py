@@ -411,3 +411,58 @@ def test_the_chart_helper_answers_an_error_for_a_job_it_cannot_read(tmp_path):
     assert helper.stdout.readline().startswith("error: FileNotFoundError")
     helper.stdin.close()
     assert helper.wait(timeout=30) == 0
+
+
+def _listing_rows(count: int) -> list[dict]:
+    rng = np.random.default_rng(3)
+    return [{"name": f"features.{k}.body.{k % 7}", "shape": [int(rng.integers(1, 2049)), 64, 3, 3],
+             "count": int(rng.integers(1, 3_000_000)), "mean": float(rng.normal(0, 1e-3)),
+             "std": float(rng.uniform(1e-3, 0.2)), "min": float(-rng.uniform(0, 1)),
+             "max": float(rng.uniform(0, 1))} for k in range(count)]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_the_print_conv_listing_puts_each_layers_numbers_in_its_column(lang):
+    """Cut each line at the header's column widths (2 characters apart): every cell reads
+    back as the screen table's formatted value, numbers flush right, text flush left, and
+    every column is at least as wide as its header (CJK characters counted twice)."""
+    from reportgen import i18n
+
+    formats = i18n.Formats(lang)
+    translations = i18n.translations(lang)
+    headers = [translations.gettext(h) for h in html.CONV_HEADERS]
+    rows = _listing_rows(23)
+    listing = html.conv_listing(rows, formats, headers)
+    assert [text for text, _, _ in listing["header"]] == headers
+    widths = [width for _, width, _ in listing["header"]]
+    for text, width, _ in listing["header"]:
+        assert width >= html.text_width(text)
+    assert html.text_width("均值 ± 标准差") == 13
+    lines = [line for block in listing["blocks"] for line in block]
+    assert [len(block) for block in listing["blocks"]] == [10, 10, 3]
+    for number, (row, line) in enumerate(zip(rows, lines, strict=True), start=1):
+        expected = [str(number), row["name"], "×".join(map(str, row["shape"])), formats.count(row["count"]),
+                    f"{formats.sci(row['mean'])} ± {formats.sci(row['std'])}",
+                    f"{formats.sci(row['min'])} … {formats.sci(row['max'])}"]
+        start = 0
+        for value, width, (_, _, right) in zip(expected, widths, listing["header"]):
+            cell = line[start:start + width].ljust(width)
+            assert cell == (value.rjust(width) if right else value.ljust(width)), (line, value)
+            assert line[start + width:start + width + 2].strip() == ""
+            start += width + 2
+
+
+def test_print_lists_the_conv_layers_as_text_and_the_screen_as_a_table(tmp_path):
+    from reportgen.render import charts
+    from synthetic import synthetic_result
+
+    result = synthetic_result(3, tmp_path)
+    result = replace(result, charts=charts.planned(result))
+    screen, printed = html.render_report(result), html.render_report(result, for_print=True)
+    appendix = {name: page[page.index('id="conv-tables"'):] for name, page in
+                (("screen", screen), ("print", printed))}
+    assert 'class="data conv"' in appendix["screen"] and "conv-listing" not in appendix["screen"]
+    assert 'class="data conv"' not in appendix["print"] and 'class="conv-listing"' in appendix["print"]
+    for model in result.models:
+        for row in model.conv_layers:
+            assert appendix["print"].count(f" {row['name']} ") == len(result.models)

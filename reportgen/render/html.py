@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -53,6 +54,8 @@ def environment(lang: str = "en") -> jinja2.Environment:
                        method_label=lambda name: translations.gettext(findings.label(name)),
                        count_of=formats.count, date=formats.date, datetime=formats.datetime,
                        mean_agreement=selection.mean_agreement)
+    env.filters["conv_listing"] = lambda rows: conv_listing(
+        rows, formats, [translations.gettext(h) for h in CONV_HEADERS])
     env.filters["stage_name"] = lambda model, per_model, k: stage_label(
         per_model[model]["stages"][k]["stage"], translations)
     env.tests["flagged_gap"] = lambda gap: gap is None or not math.isfinite(gap) or gap > IG_GAP_FLAG
@@ -72,6 +75,40 @@ def stage_label(name: str, translations) -> str:
         if name.startswith(prefix + " ") and name[len(prefix) + 1:].isdigit():
             return translations.gettext(STAGES[prefix]) % {"number": name[len(prefix) + 1:]}
     return translations.gettext(STAGES.get(name, name))
+
+
+# The conv-weights appendix's columns: (header, right-aligned); the same texts as the
+# screen's table headers in the template.
+CONV_HEADERS = ("#", N_("Layer"), N_("Shape"), N_("Parameters"), N_("Mean ± std"), N_("Min … max"))
+CONV_RIGHT_ALIGNED = (True, False, False, True, True, True)
+# Lines per row of the print listing's table: the page breaks between rows (and repeats
+# the column headers), so a row of a few lines wastes little of a page, and the table
+# still has only a cell per 10 layers for WeasyPrint to lay out.
+CONV_LISTING_ROWS = 10
+
+
+def text_width(text: str) -> int:
+    """Columns `text` takes in a monospace line: East Asian wide and fullwidth characters
+    take two (CJK headers in the zh reports)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def conv_listing(rows, formats: i18n.Formats, headers: list[str]) -> dict:
+    """The print appendix's conv layer weights as monospace text instead of a table (one
+    text line per layer instead of six cells: WeasyPrint lays out a table cell by cell,
+    and resnet152 alone has 155 layers): {"header": [(text, width, right_aligned), ...],
+    "blocks": [[line, ...], ...]}, blocks of at most CONV_LISTING_ROWS lines, the columns
+    padded to their widest cell or header (widths in characters)."""
+    cells = [(str(i), row["name"], "×".join(str(n) for n in row["shape"]), formats.count(row["count"]),
+              f"{formats.sci(row['mean'])} ± {formats.sci(row['std'])}",
+              f"{formats.sci(row['min'])} … {formats.sci(row['max'])}")
+             for i, row in enumerate(rows, start=1)]
+    widths = [max([text_width(h)] + [len(c[k]) for c in cells]) for k, h in enumerate(headers)]
+    lines = ["  ".join(text.rjust(w) if right else text.ljust(w)
+                       for text, w, right in zip(c, widths, CONV_RIGHT_ALIGNED)).rstrip()
+             for c in cells]
+    return {"header": list(zip(headers, widths, CONV_RIGHT_ALIGNED)),
+            "blocks": [lines[start:start + CONV_LISTING_ROWS] for start in range(0, len(lines), CONV_LISTING_ROWS)]}
 
 
 def css_content(message: str, counters: dict[str, str]) -> str:
