@@ -202,7 +202,7 @@ def run_model(spec: models.ModelSpec, source: weights.WeightSource, shard: Shard
             # On the figure thread: 0.06-0.11 s per model here, between two models' networks.
             conv_table = figures.submit(_conv_table, conv_weights)
             del conv_weights
-        split = models.prepare(net)
+        split = models.prepare(net, static_graph=spec.static_graph)
         del net
     seconds["load"] = time.perf_counter() - started
 

@@ -207,3 +207,17 @@ def test_conv_layers_lists_every_convolution_in_order():
     assert counts == {"vgg19": 16, "vgg16": 13, "resnet152": 155}
     first_name, first = models.conv_layers(models.build_network(models.model_spec("resnet152")))[0]
     assert first_name == "features.0" and first.weight.shape[-2:] == (7, 7)
+
+
+@pytest.mark.slow
+def test_graphs_with_and_without_static_memory_give_identical_gradients(arch, params_dir):
+    """The run hybridizes each model as its ModelSpec.static_graph says (resnet152 without
+    static memory, for speed): the other setting gives bit-identical outputs, so the choice
+    is only about time. Every other gradient test uses the default, static memory."""
+    params = seeded_params(arch, 224, params_dir)
+    x = random_inputs(2, 224, seed=8)
+    outputs = [forward_backward(models.prepare(load_net(arch, params), static_graph=static), x, None)
+               for static in (True, False)]
+    for name in ("gradients", "logits", "conv1"):
+        np.testing.assert_array_equal(getattr(outputs[0], name), getattr(outputs[1], name), err_msg=name)
+    assert models.model_spec("resnet152").static_graph is False
