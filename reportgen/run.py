@@ -187,7 +187,7 @@ def _compute_and_render(config, settings, target, paths, problems, sources, exec
             noise_asset = pipeline.save_crop(noise_crop, "assets/noise__crop.png", ws)
             timings["decode"] = time.perf_counter() - t0
             # Only now: importing WeasyPrint sets a Pillow global that decoding relies on.
-            importing = figure_queue.import_rendering_in_background()
+            importing = figure_queue.import_rendering_in_background(config.lang)
             figure_queue.start_chart_helper()
 
             job = shards.ShardJob(shard=None, models=tuple(config.models), noise_crop=noise_crop,

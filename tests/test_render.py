@@ -466,3 +466,22 @@ def test_print_lists_the_conv_layers_as_text_and_the_screen_as_a_table(tmp_path)
     for model in result.models:
         for row in model.conv_layers:
             assert appendix["print"].count(f" {row['name']} ") == len(result.models)
+
+
+def test_warmed_templates_are_not_compiled_again_when_the_report_renders(tmp_path, monkeypatch):
+    """warm_templates (run while the network runs) leaves nothing for render_report to
+    compile: the environment is one per language and keeps its compiled templates."""
+    from reportgen.render import charts
+    from synthetic import synthetic_result
+
+    result = synthetic_result(3, tmp_path)
+    result = replace(result, charts=charts.planned(result))
+    html.warm_templates("zh-TW")
+    env = html.environment("zh-TW")
+    compiled = []
+    compile_ = env.compile
+    monkeypatch.setattr(env, "compile", lambda *args, **kwargs: compiled.append(args[1:2]) or compile_(*args, **kwargs))
+    for for_print in (False, True):
+        html.render_report(result, for_print=for_print, lang="zh-TW")
+    assert compiled == []
+    assert html.environment("zh-TW") is env and html.environment("en") is not env

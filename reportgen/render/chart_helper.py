@@ -51,7 +51,7 @@ def take() -> subprocess.Popen | None:
 def main() -> int:
     try:
         from . import charts, html
-        html.environment("en")      # Jinja's templates loaded while the network runs
+        html.warm_templates("en")   # compiled while the network runs (most runs are in English)
         for line in sys.stdin:
             try:
                 with open(line.rstrip("\n"), "rb") as job:
