@@ -78,7 +78,10 @@ class DaskExecutor:
                     self.cluster = LocalCluster(
                         n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                         dashboard_address=None, silence_logs=logging.ERROR,
-                        env={"REPORTGEN_MXNET_THREADS": threads, "OMP_NUM_THREADS": threads})
+                        # heap: the workers reuse freed memory as a serial run does
+                        # (reportgen.mx), which the nannies' MALLOC_TRIM_THRESHOLD_ would stop
+                        env={"REPORTGEN_MXNET_THREADS": threads, "OMP_NUM_THREADS": threads,
+                             "REPORTGEN_MALLOC": "heap"})
                 self.client = Client(self.cluster, set_as_default=False)
             self.client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
         except (OSError, TimeoutError, distributed.comm.core.CommClosedError) as exc:

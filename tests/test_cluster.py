@@ -139,6 +139,35 @@ def test_local_workers_run_without_dasks_profiler(tmp_path):
     assert _worker_config() == before and before["distributed.worker.profile.enabled"] is True
 
 
+def _large_block_in_the_heap() -> bool:
+    import ctypes
+
+    import numpy as np
+
+    import reportgen.mx  # noqa: F401  (what a shard imports first)
+
+    block = np.ones(8 << 20)
+    libc = ctypes.CDLL(None)
+    libc.sbrk.restype = ctypes.c_void_p
+    return block.ctypes.data < libc.sbrk(0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_local_workers_reuse_freed_memory_as_a_serial_run_does(tmp_path):
+    """The nannies set MALLOC_TRIM_THRESHOLD_, which alone would leave the workers' large
+    blocks in fresh mappings (reportgen.mx.keep_freed_memory_for_reuse); --workers asks
+    for the heap all the same."""
+    import types
+
+    from reportgen.cluster import DaskExecutor
+    from reportgen.progress import Progress
+
+    config = types.SimpleNamespace(workers=1, scheduler=None)
+    with DaskExecutor(config, Progress(1, quiet=True)) as executor:
+        replies = executor.client.run(_large_block_in_the_heap)
+    assert list(replies.values()) == [True]
+
+
 @pytest.mark.slow
 def test_two_workers_give_the_serial_report_byte_for_byte(tmp_path, serial_small):
     out = tmp_path / "dask"

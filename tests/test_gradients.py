@@ -7,6 +7,10 @@ property that a batch gives the same gradients as its images one by one.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -221,3 +225,35 @@ def test_graphs_with_and_without_static_memory_give_identical_gradients(arch, pa
     for name in ("gradients", "logits", "conv1"):
         np.testing.assert_array_equal(getattr(outputs[0], name), getattr(outputs[1], name), err_msg=name)
     assert models.model_spec("resnet152").static_graph is False
+
+
+# In a fresh process: where a 64 MB block lands, in malloc's heap (below the program
+# break) or in a mapping of its own (above it).
+BLOCK_IN_THE_HEAP = """
+import ctypes
+import numpy as np
+import reportgen.mx
+block = np.ones(8 << 20)
+libc = ctypes.CDLL(None)
+libc.sbrk.restype = ctypes.c_void_p
+print(block.ctypes.data < libc.sbrk(0))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_large_blocks_come_from_mallocs_heap_so_that_freed_memory_is_reused():
+    """Importing MXNet through reportgen.mx has malloc serve large blocks (a model's
+    weights) from its heap, where the next model reuses them, instead of fresh mappings
+    whose pages fault in one by one. REPORTGEN_MALLOC=system and a user's own
+    MALLOC_MMAP_MAX_ (or a Dask nanny's MALLOC_TRIM_THRESHOLD_) leave malloc as it is;
+    REPORTGEN_MALLOC=heap, which `--workers` sets, applies it all the same."""
+    def in_heap(**env):
+        done = subprocess.run([sys.executable, "-c", BLOCK_IN_THE_HEAP], check=True,
+                              capture_output=True, text=True, env={**os.environ, **env})
+        return done.stdout.split()[-1]
+
+    assert in_heap() == "True"
+    assert in_heap(MALLOC_MMAP_MAX_="65536") == "False"
+    assert in_heap(REPORTGEN_MALLOC="system") == "False"
+    assert in_heap(MALLOC_TRIM_THRESHOLD_="65536") == "False"
+    assert in_heap(MALLOC_TRIM_THRESHOLD_="65536", REPORTGEN_MALLOC="heap") == "True"
