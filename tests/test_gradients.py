@@ -247,9 +247,13 @@ def test_large_blocks_come_from_mallocs_heap_so_that_freed_memory_is_reused():
     whose pages fault in one by one. REPORTGEN_MALLOC=system and a user's own
     MALLOC_MMAP_MAX_ (or a Dask nanny's MALLOC_TRIM_THRESHOLD_) leave malloc as it is;
     REPORTGEN_MALLOC=heap, which `--workers` sets, applies it all the same."""
+    # Without what the test process may have picked up (a Dask nanny started by an earlier
+    # test puts its MALLOC_TRIM_THRESHOLD_ into its parent's environment).
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "REPORTGEN_MALLOC"))}
+
     def in_heap(**env):
         done = subprocess.run([sys.executable, "-c", BLOCK_IN_THE_HEAP], check=True,
-                              capture_output=True, text=True, env={**os.environ, **env})
+                              capture_output=True, text=True, env={**clean, **env})
         return done.stdout.split()[-1]
 
     assert in_heap() == "True"
