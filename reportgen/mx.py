@@ -17,7 +17,6 @@ os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0)) or 1))
 os.environ.setdefault("MXNET_STORAGE_FALLBACK_LOG_VERBOSE", "0")
 
 
-
 def keep_freed_memory_for_reuse() -> bool:
     """Have glibc's malloc serve every allocation from its heap and keep what is freed
     there, instead of mapping each large block afresh and unmapping it when freed. Each

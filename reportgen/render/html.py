@@ -89,8 +89,7 @@ def stage_label(name: str, translations) -> str:
     return translations.gettext(STAGES.get(name, name))
 
 
-# The conv-weights appendix's columns: (header, right-aligned); the same texts as the
-# screen's table headers in the template.
+# The conv-weights appendix's columns, headers and alignment in the print listing.
 CONV_HEADERS = ("#", N_("Layer"), N_("Shape"), N_("Parameters"), N_("Mean ± std"), N_("Min … max"))
 CONV_RIGHT_ALIGNED = (True, False, False, True, True, True)
 # Lines per row of the print listing's table: the page breaks between rows (and repeats
@@ -106,11 +105,12 @@ def text_width(text: str) -> int:
 
 
 def conv_listing(rows, formats: i18n.Formats, headers: list[str]) -> dict:
-    """The print appendix's conv layer weights as monospace text instead of a table (one
-    text line per layer instead of six cells: WeasyPrint lays out a table cell by cell,
-    and resnet152 alone has 155 layers): {"header": [(text, width, right_aligned), ...],
-    "blocks": [[line, ...], ...]}, blocks of at most CONV_LISTING_ROWS lines, the columns
-    padded to their widest cell or header (widths in characters)."""
+    """The conv-weights appendix: {"header": [(text, width, right_aligned), ...],
+    "cells": [(text, ...) per layer], "blocks": [[line, ...], ...]}. The screen shows the
+    cells as a table; print shows them as monospace lines, blocks of at most
+    CONV_LISTING_ROWS, the columns padded to their widest cell or header (widths in
+    characters): WeasyPrint lays out a table cell by cell, and resnet152 alone has 155
+    layers."""
     cells = [(str(i), row["name"], "×".join(str(n) for n in row["shape"]), formats.count(row["count"]),
               f"{formats.sci(row['mean'])} ± {formats.sci(row['std'])}",
               f"{formats.sci(row['min'])} … {formats.sci(row['max'])}")
@@ -119,7 +119,7 @@ def conv_listing(rows, formats: i18n.Formats, headers: list[str]) -> dict:
     lines = ["  ".join(text.rjust(w) if right else text.ljust(w)
                        for text, w, right in zip(c, widths, CONV_RIGHT_ALIGNED)).rstrip()
              for c in cells]
-    return {"header": list(zip(headers, widths, CONV_RIGHT_ALIGNED)),
+    return {"header": list(zip(headers, widths, CONV_RIGHT_ALIGNED)), "cells": cells,
             "blocks": [lines[start:start + CONV_LISTING_ROWS] for start in range(0, len(lines), CONV_LISTING_ROWS)]}
 
 
